@@ -1,0 +1,1 @@
+"""Dagster code location of the NYC taxi analytics platform."""

@@ -1,0 +1,108 @@
+"""Raw files and their load into the warehouse's `raw_taxis` schema.
+
+The `*_file` assets fetch (download or generate) and verify a file; the loaders normalise it and
+replace exactly their slice of the warehouse in one transaction, so a bad file never touches
+data already loaded and re-materializing a month is idempotent.
+"""
+
+
+import dagster as dg
+import pyarrow.parquet as pq
+
+from taxi_pipeline.automation import keep_fresh
+from taxi_pipeline.partitions import monthly_partition
+from taxi_pipeline.resources import WAREHOUSE_POOL, TaxiDataSource, Warehouse
+from taxi_pipeline.sources.loading import LoadReport, load_trips_month, load_zones
+
+
+def _month(context: dg.AssetExecutionContext) -> str:
+    # Monthly partition keys are the first day of the month: "2023-01-01" -> "2023-01".
+    return context.partition_key[:7]
+
+
+def _file_metadata(taxi_data: TaxiDataSource, path, rows: int) -> dict:
+    return {
+        "path": dg.MetadataValue.path(str(path)),
+        "size_bytes": path.stat().st_size,
+        "rows_in_file": rows,
+        "data_source": taxi_data.source,
+    }
+
+
+def _load_metadata(report: LoadReport) -> dict:
+    return {"dagster/row_count": report.rows_loaded, **report.as_metadata()}
+
+
+def _missing_file(asset: str, path) -> dg.Failure:
+    return dg.Failure(
+        description=f"{path} does not exist: materialize `{asset}` for this partition first.",
+    )
+
+
+@dg.asset(
+    partitions_def=monthly_partition,
+    group_name="raw_files",
+    kinds={"parquet"},
+    automation_condition=keep_fresh(),
+    retry_policy=dg.RetryPolicy(max_retries=1, delay=30),
+    description="The month's NYC TLC yellow-taxi trip file (parquet), downloaded and verified, "
+    "or generated in the same layout when TAXI_DATA_SOURCE=sample.",
+)
+def taxi_trips_file(context: dg.AssetExecutionContext, taxi_data: TaxiDataSource):
+    path = taxi_data.fetch_trips(_month(context))
+    rows = pq.ParquetFile(path).metadata.num_rows
+    return dg.MaterializeResult(metadata=_file_metadata(taxi_data, path, rows))
+
+
+@dg.asset(
+    deps=[taxi_trips_file],
+    partitions_def=monthly_partition,
+    group_name="ingested",
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+    automation_condition=keep_fresh(),
+    description="The month's trips in `raw_taxis.trips`, normalised to one schema across TLC "
+    "years, with the real files' quirks dropped or fixed (counts in the metadata).",
+)
+def taxi_trips(
+    context: dg.AssetExecutionContext, taxi_data: TaxiDataSource, warehouse: Warehouse
+):
+    month = _month(context)
+    path = taxi_data.trips_path(month)
+    if not path.exists():
+        raise _missing_file("taxi_trips_file", path)
+    with warehouse.get_connection() as conn:
+        report = load_trips_month(conn, path, month)
+    context.log.info(f"Loaded {report.rows_loaded} trips for {month}; dropped {report.dropped}")
+    return dg.MaterializeResult(metadata=_load_metadata(report))
+
+
+@dg.asset(
+    group_name="raw_files",
+    kinds={"csv"},
+    automation_condition=keep_fresh(),
+    retry_policy=dg.RetryPolicy(max_retries=1, delay=30),
+    description="The TLC's taxi zone lookup (CSV): zone id, borough, zone name, service zone.",
+)
+def taxi_zones_file(taxi_data: TaxiDataSource):
+    path = taxi_data.fetch_zones()
+    with path.open(encoding="utf-8") as file:
+        rows = sum(1 for _ in file) - 1
+    return dg.MaterializeResult(metadata=_file_metadata(taxi_data, path, rows))
+
+
+@dg.asset(
+    deps=[taxi_zones_file],
+    group_name="ingested",
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+    automation_condition=keep_fresh(),
+    description="The zone lookup in `raw_taxis.zones`, replaced as a whole on each load.",
+)
+def taxi_zones(taxi_data: TaxiDataSource, warehouse: Warehouse):
+    path = taxi_data.zones_path()
+    if not path.exists():
+        raise _missing_file("taxi_zones_file", path)
+    with warehouse.get_connection() as conn:
+        report = load_zones(conn, path)
+    return dg.MaterializeResult(metadata=_load_metadata(report))

@@ -1,0 +1,28 @@
+"""Chart files written by the Python assets, and their preview in the asset's metadata."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import dagster as dg
+import matplotlib
+
+# No display in a container: render straight to files.
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def save_figure(figure: plt.Figure, path: Path) -> dict[str, dg.MetadataValue]:
+    """Write the figure as PNG (atomically: readers never see half a file) and describe it."""
+    tmp = path.with_suffix(".png.tmp")
+    figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    os.replace(tmp, path)
+    image = base64.b64encode(path.read_bytes()).decode()
+    return {
+        "path": dg.MetadataValue.path(str(path)),
+        "size_bytes": dg.MetadataValue.int(path.stat().st_size),
+        "preview": dg.MetadataValue.md(f"![{path.stem}](data:image/png;base64,{image})"),
+    }

@@ -1,0 +1,99 @@
+"""Resources: where the data comes from, where it lands, and the dbt CLI.
+
+Built from `Settings` in one function, so the values shown on the Resources page of the UI are
+exactly the environment's.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+from dagster_duckdb import DuckDBResource
+
+from taxi_pipeline.project import dbt_project
+from taxi_pipeline.settings import Settings
+from taxi_pipeline.sources import layout, sample, tlc
+
+WAREHOUSE_POOL = "duckdb_warehouse"
+"""Every step that opens the DuckDB warehouse takes a slot of this pool. DuckDB allows one
+writer or many readers, never both, so dagster.yaml limits the pool to a single slot: runs from
+schedules, sensors, automation and the UI can start together, their warehouse steps queue."""
+
+
+class Warehouse(DuckDBResource):
+    """The DuckDB file the loaders and dbt write (never the snapshot Superset reads)."""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # DuckDB creates the file but not its folder: a fresh volume has neither.
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+class TaxiDataSource(dg.ConfigurableResource):
+    """Fetches the monthly trip files and the zone lookup into `raw_dir`.
+
+    `nyc-tlc` downloads the TLC's public files; `sample` writes deterministic synthetic files
+    in the same layout, so everything downstream is identical whichever source is used.
+    """
+
+    source: str
+    tlc_base_url: str
+    sample_trips_per_month: int
+    raw_dir: str
+
+    def trips_path(self, month: str) -> Path:
+        return Path(self.raw_dir) / layout.trips_file_name(month)
+
+    def zones_path(self) -> Path:
+        return Path(self.raw_dir) / layout.ZONES_FILE_NAME
+
+    def fetch_trips(self, month: str) -> Path:
+        raw_dir = Path(self.raw_dir)
+        raw_dir.mkdir(parents=True, exist_ok=True)
+        if self.source == "sample":
+            return sample.write_sample_trips(month, raw_dir, rows=self.sample_trips_per_month)
+        return tlc.download_trips(month, raw_dir, self.tlc_base_url)
+
+    def fetch_zones(self) -> Path:
+        raw_dir = Path(self.raw_dir)
+        raw_dir.mkdir(parents=True, exist_ok=True)
+        if self.source == "sample":
+            return sample.write_sample_zones(raw_dir)
+        return tlc.download_zones(raw_dir, self.tlc_base_url)
+
+
+class Folders(dg.ConfigurableResource):
+    """Folders outside the warehouse: outputs of Python assets, ad-hoc requests, the snapshot."""
+
+    outputs_dir: str
+    requests_dir: str
+    publish_dir: str
+
+    def output(self, *parts: str) -> Path:
+        path = Path(self.outputs_dir).joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    # dbt reads the warehouse path from its profile (analytics/profiles.yml: env_var), and the
+    # dbt CLI runs as a subprocess inheriting this environment: export the resolved value so dbt
+    # and the Python assets always open the same file, defaults included.
+    os.environ["DUCKDB_DATABASE"] = str(settings.duckdb_database)
+    return {
+        "taxi_data": TaxiDataSource(
+            source=settings.data_source,
+            tlc_base_url=settings.tlc_base_url,
+            sample_trips_per_month=settings.sample_trips_per_month,
+            raw_dir=str(settings.raw_dir),
+        ),
+        "warehouse": Warehouse(database=str(settings.duckdb_database)),
+        "folders": Folders(
+            outputs_dir=str(settings.outputs_dir),
+            requests_dir=str(settings.requests_dir),
+            publish_dir=str(settings.publish_dir),
+        ),
+        "dbt": DbtCliResource(project_dir=dbt_project),
+    }

@@ -1,0 +1,187 @@
+"""The code location loads, holds every expected definition, and its schedules and sensors
+request the right runs."""
+
+import json
+import os
+import time
+from datetime import datetime
+
+import dagster as dg
+import pytest
+
+from taxi_pipeline.definitions import defs
+from taxi_pipeline.resources import Folders
+from taxi_pipeline.sensors import adhoc_request_sensor
+
+EXPECTED_ASSETS = {
+    "taxi_trips_file",
+    "taxi_trips",
+    "taxi_zones_file",
+    "taxi_zones",
+    "stg_trips",
+    "stg_zones",
+    "location_metrics",
+    "daily_metrics",
+    "airport_trips",
+    "trips_by_week",
+    "adhoc_request",
+    "published_warehouse",
+}
+
+
+@pytest.fixture(scope="module")
+def repo():
+    dg.Definitions.validate_loadable(defs)
+    return defs.get_repository_def()
+
+
+def test_every_expected_asset_is_defined(repo):
+    keys = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
+    assert keys == EXPECTED_ASSETS
+
+
+def test_dbt_sources_are_the_loader_assets(repo):
+    graph = repo.asset_graph
+    assert graph.get(dg.AssetKey("stg_trips")).parent_keys == {dg.AssetKey("taxi_trips")}
+    assert graph.get(dg.AssetKey("stg_zones")).parent_keys == {dg.AssetKey("taxi_zones")}
+
+
+def test_dbt_metadata_reaches_the_ui(repo):
+    node = repo.asset_graph.get(dg.AssetKey("location_metrics"))
+    assert node.group_name == "analytics"
+    assert node.owners
+    assert node.description
+    references = node.metadata["dagster/code_references"].code_references
+    assert references[0].file_path.endswith("location_metrics.sql")
+    assert repo.asset_graph.get(dg.AssetKey("stg_trips")).group_name == "staging"
+
+
+def test_dbt_tests_are_asset_checks(repo):
+    checks = repo.asset_graph.asset_check_keys
+    by_asset = {key.asset_key.to_user_string() for key in checks}
+    assert {"stg_trips", "stg_zones", "location_metrics", "daily_metrics", "taxi_trips"} <= by_asset
+
+
+def test_no_asset_is_orphaned(repo):
+    """Every asset is kept fresh by an automation condition, except the on-demand chart."""
+    for key in repo.asset_graph.get_all_asset_keys():
+        if key.to_user_string() == "adhoc_request":
+            continue
+        assert repo.asset_graph.get(key).automation_condition is not None, key
+
+
+def test_warehouse_assets_share_one_pool(repo):
+    """Everything that opens the DuckDB warehouse queues on the same single-slot pool."""
+    touching = EXPECTED_ASSETS - {"taxi_trips_file", "taxi_zones_file"}
+    for name in touching:
+        assets_def = repo.assets_defs_by_key[dg.AssetKey(name)]
+        pools = {assets_def.node_def.pool} if hasattr(assets_def.node_def, "pool") else set()
+        assert pools == {"duckdb_warehouse"}, name
+
+
+def test_every_job_exists(repo):
+    names = set(repo.job_names)
+    assert {
+        "trip_update_job",
+        "daily_metrics_job",
+        "weekly_update_job",
+        "dbt_models_job",
+        "publish_job",
+        "adhoc_request_job",
+    } <= names
+
+
+def test_trip_update_job_leaves_out_stg_trips_and_downstream(repo):
+    job = repo.get_job("trip_update_job")
+    selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+    assert selected == {"taxi_trips_file", "taxi_trips", "taxi_zones_file", "taxi_zones", "stg_zones"}
+
+
+@pytest.mark.parametrize(
+    ("schedule", "tick", "partition"),
+    [
+        ("trip_update_job_schedule", datetime(2023, 3, 5), "2023-02-01"),
+        ("daily_metrics_job_schedule", datetime(2023, 2, 10, 6), "2023-02-09"),
+        ("weekly_update_job_schedule", datetime(2023, 1, 16, 7), "2023-01-08"),
+    ],
+)
+def test_partitioned_schedules_request_the_period_just_ended(repo, schedule, tick, partition):
+    definition = repo.get_schedule_def(schedule)
+    with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repo) as context:
+        data = definition.evaluate_tick(context)
+    [request] = data.run_requests
+    assert request.partition_key == partition
+
+
+def test_partitioned_schedules_do_not_repeat_after_the_configured_range(repo):
+    """Past TAXI_END_MONTH the schedule asks for the last month again under the run key it had
+    the first time; the daemon launches one run per run key, so nothing runs twice."""
+    definition = repo.get_schedule_def("trip_update_job_schedule")
+    keys = []
+    for tick in (datetime(2023, 4, 5), datetime(2024, 6, 5)):
+        with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repo) as context:
+            [request] = definition.evaluate_tick(context).run_requests
+        keys.append(request.run_key)
+    assert keys == ["2023-03-01", "2023-03-01"]
+
+
+def test_dbt_models_schedule_builds_the_unpartitioned_models(repo):
+    definition = repo.get_schedule_def("dbt_models_job_schedule")
+    with dg.build_schedule_context(scheduled_execution_time=datetime(2023, 2, 1, 5)) as context:
+        data = definition.evaluate_tick(context)
+    assert len(data.run_requests) == 1
+    job = repo.get_job("dbt_models_job")
+    selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+    assert selected == {"stg_trips", "stg_zones", "location_metrics"}
+
+
+def _evaluate(requests_dir, cursor=None):
+    folders = Folders(outputs_dir="/unused", requests_dir=str(requests_dir), publish_dir="/unused")
+    context = dg.build_sensor_context(cursor=cursor, resources={"folders": folders})
+    return adhoc_request_sensor(context)
+
+
+def test_request_sensor_launches_one_run_per_new_or_changed_file(tmp_path):
+    good = tmp_path / "queens.json"
+    good.write_text(json.dumps({"borough": "Queens", "start_date": "2023-01-02", "end_date": "2023-01-09"}))
+    first = _evaluate(tmp_path)
+    [request] = first.run_requests
+    config = request.run_config["ops"]["adhoc_request"]["config"]
+    assert config == {
+        "filename": "queens.json",
+        "borough": "Queens",
+        "start_date": "2023-01-02",
+        "end_date": "2023-01-09",
+    }
+    # nothing new: no run
+    assert not _evaluate(tmp_path, first.cursor).run_requests
+    # the file changes: one more run, with a new run key
+    good.write_text(json.dumps({"borough": "Queens", "start_date": "2023-01-02", "end_date": "2023-01-20"}))
+    later = time.time() + 5
+    os.utime(good, (later, later))
+    [again] = _evaluate(tmp_path, first.cursor).run_requests
+    assert again.run_key != request.run_key
+
+
+@pytest.mark.parametrize(
+    ("content", "cause"),
+    [
+        ("{not json", "not readable JSON"),
+        ('["Queens"]', "expected a JSON object"),
+        ('{"borough": "Queens", "start_date": "2023-01-02"}', "end_date"),
+        ('{"borough": "Queens", "start_date": "2023-13-02", "end_date": "2023-01-09"}', "YYYY-MM-DD"),
+        ('{"borough": "Queens", "start_date": "2023-01-09", "end_date": "2023-01-02"}', "before"),
+    ],
+)
+def test_request_sensor_reports_a_bad_file_and_still_serves_the_good_ones(tmp_path, content, cause):
+    (tmp_path / "bad.json").write_text(content)
+    (tmp_path / "good.json").write_text(
+        json.dumps({"borough": "Bronx", "start_date": "2023-01-01", "end_date": "2023-01-31"})
+    )
+    result = _evaluate(tmp_path)
+    assert [r.tags["adhoc_request/file"] for r in result.run_requests] == ["good.json"]
+    # only the bad file left: the tick says which file and why
+    (tmp_path / "good.json").unlink()
+    result = _evaluate(tmp_path)
+    assert not result.run_requests
+    assert "bad.json" in result.skip_reason.skip_message and cause in result.skip_reason.skip_message

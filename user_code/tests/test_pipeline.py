@@ -1,0 +1,275 @@
+"""Every asset and asset check materialized in-process on two months of `sample` data.
+
+One module-scoped build (zones, January and February, the dbt models, the daily window, the
+Python assets, the snapshot) on one Dagster instance, then assertions on real numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from taxi_pipeline.assets.dbt import dbt_analytics, dbt_daily_metrics
+from taxi_pipeline.assets.ingestion import taxi_trips, taxi_trips_file, taxi_zones, taxi_zones_file
+from taxi_pipeline.assets.metrics import airport_trips, trips_by_week
+from taxi_pipeline.assets.publish import published_warehouse
+from taxi_pipeline.assets.requests import adhoc_request
+from taxi_pipeline.resources import build_resources
+from taxi_pipeline.settings import load_settings
+
+MONTHS = ["2023-01-01", "2023-02-01"]
+
+
+def _ok(result: dg.ExecuteInProcessResult) -> dg.ExecuteInProcessResult:
+    assert result.success
+    for evaluation in result.get_asset_check_evaluations():
+        assert evaluation.passed, f"dbt test failed: {evaluation.asset_check_key.to_user_string()}"
+    return result
+
+
+def _range_tags(first: str, last: str) -> dict[str, str]:
+    return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+
+
+class Built:
+    """What the module's build produced, for the assertions."""
+
+    def __init__(self, settings, resources, instance):
+        self.settings = settings
+        self.resources = resources
+        self.instance = instance
+        self.results: dict[str, dg.ExecuteInProcessResult] = {}
+
+    def materialize(self, name: str, assets, **kwargs) -> dg.ExecuteInProcessResult:
+        result = _ok(dg.materialize(assets, resources=self.resources, instance=self.instance, **kwargs))
+        self.results[name] = result
+        return result
+
+    def query(self, sql: str, params=None):
+        with duckdb.connect(str(self.settings.duckdb_database), read_only=True) as conn:
+            return conn.execute(sql, params or []).fetchall()
+
+
+@pytest.fixture(scope="module")
+def built() -> Built:
+    settings = load_settings()
+    with dg.instance_for_test() as instance:
+        state = Built(settings, build_resources(settings), instance)
+        state.materialize("zones", [taxi_zones_file, taxi_zones])
+        for month in MONTHS:
+            state.materialize(f"trips {month}", [taxi_trips_file, taxi_trips], partition_key=month)
+        state.materialize("dbt", [dbt_analytics])
+        state.materialize(
+            "daily", [dbt_daily_metrics], tags=_range_tags("2023-01-01", "2023-02-28")
+        )
+        state.materialize("airport", [airport_trips])
+        state.materialize("weekly", [trips_by_week], tags=_range_tags("2023-01-01", "2023-02-19"))
+        state.materialize("publish", [published_warehouse])
+        yield state
+
+
+def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
+    [event] = [
+        e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(key)
+    ]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def test_each_month_loads_its_file_minus_the_counted_drops(built: Built):
+    for month in MONTHS:
+        metadata = _metadata(built.results[f"trips {month}"], "taxi_trips")
+        file_rows = _metadata(built.results[f"trips {month}"], "taxi_trips_file")["rows_in_file"]
+        assert file_rows == built.settings.sample_trips_per_month
+        dropped = sum(v for k, v in metadata.items() if k.startswith("dropped_") and k != "dropped_total")
+        assert metadata["dagster/row_count"] == file_rows - dropped
+        # the sample carries a few of every real quirk, so the cleaning code really ran
+        assert dropped > 0
+        [(rows,)] = built.query(
+            "select count(*) from raw_taxis.trips where partition_date = ?", [month]
+        )
+        assert rows == metadata["dagster/row_count"]
+    [(outside,)] = built.query(
+        "select count(*) from raw_taxis.trips "
+        "where strftime(pickup_datetime, '%Y-%m-01') <> partition_date"
+    )
+    assert outside == 0
+
+
+def test_location_metrics_account_for_every_trip(built: Built):
+    [(staged,)] = built.query("select count(*) from stg_trips")
+    [(raw,)] = built.query("select count(*) from raw_taxis.trips")
+    [(located,)] = built.query("select sum(trips) from location_metrics")
+    assert staged == raw == located > 0
+    airports = built.query(
+        "select distinct pickup_zone from location_metrics where from_airport order by 1"
+    )
+    assert len(airports) == 3
+
+
+def test_daily_metrics_match_an_independent_query(built: Built):
+    expected = built.query(
+        """
+        select cast(pickup_datetime as date), count(*),
+               round(avg(epoch(dropoff_datetime) - epoch(pickup_datetime)) / 60, 6),
+               round(avg(fare_amount), 6),
+               count(*) filter (where epoch(dropoff_datetime) - epoch(pickup_datetime) > 1800)
+        from stg_trips group by 1 order by 1
+        """
+    )
+    actual = built.query(
+        """
+        select date_of_business, trip_count, round(avg_trip_duration_minutes, 6),
+               round(avg_fare_per_trip, 6), trips_over_30_min
+        from daily_metrics order by 1
+        """
+    )
+    assert actual == expected
+    assert len(actual) == 31 + 28
+
+
+def test_daily_metrics_rebuild_of_one_day_is_idempotent(built: Built):
+    before = built.query("select * from daily_metrics order by date_of_business")
+    built.materialize("one day", [dbt_daily_metrics], partition_key="2023-01-15")
+    assert built.query("select * from daily_metrics order by date_of_business") == before
+
+
+def test_loading_a_month_three_times_leaves_the_same_rows(built: Built):
+    fingerprint = (
+        "select count(*), sum(hash(trip_id, pickup_datetime, total_amount)) "
+        "from raw_taxis.trips where partition_date = '2023-01-01'"
+    )
+    before = built.query(fingerprint)
+    for _ in range(3):
+        built.materialize("reload", [taxi_trips], partition_key="2023-01-01")
+    assert built.query(fingerprint) == before
+    [(february,)] = built.query(
+        "select count(*) from raw_taxis.trips where partition_date = '2023-02-01'"
+    )
+    assert february == _metadata(built.results["trips 2023-02-01"], "taxi_trips")["dagster/row_count"]
+
+
+def test_dbt_materializations_carry_row_counts_and_columns(built: Built):
+    metadata = _metadata(built.results["dbt"], "location_metrics")
+    [(rows,)] = built.query("select count(*) from location_metrics")
+    assert metadata["dagster/row_count"] == rows
+    columns = {column.name for column in metadata["dagster/column_schema"].columns}
+    assert {"pickup_zone", "destination_borough", "trips"} <= columns
+    checks = built.results["dbt"].get_asset_check_evaluations()
+    assert len(checks) >= 10
+
+
+def test_airport_chart_is_written_and_previewed(built: Built):
+    metadata = _metadata(built.results["airport"], "airport_trips")
+    path = Path(metadata["path"])
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size > 5000
+    assert metadata["preview"].startswith("![airport_trips](data:image/png;base64,")
+    [(from_airports,)] = built.query("select sum(trips) from location_metrics where from_airport")
+    assert metadata["airport_trips"] == from_airports
+
+
+def test_trips_by_week_has_one_row_per_week(built: Built):
+    path = Path(built.settings.outputs_dir) / "trips_by_week.csv"
+    with path.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["period"] for row in rows][:2] == ["2023-01-01", "2023-01-08"]
+    assert len(rows) == 8
+    [(first_week,)] = built.query(
+        "select count(*) from stg_trips where pickup_datetime >= '2023-01-01' "
+        "and pickup_datetime < '2023-01-08'"
+    )
+    assert int(rows[0]["num_trips"]) == first_week
+    # re-materializing one week replaces its row instead of appending one
+    built.materialize("week again", [trips_by_week], partition_key="2023-01-08")
+    with path.open(newline="") as file:
+        assert len(list(csv.DictReader(file))) == 8
+
+
+def test_snapshot_holds_the_marts(built: Built):
+    snapshot = built.settings.published_database
+    with duckdb.connect(str(snapshot), read_only=True) as conn:
+        tables = {row[0] for row in conn.execute("show tables").fetchall()}
+        assert {"location_metrics", "daily_metrics", "snapshot_info"} <= tables
+        [(published,)] = conn.execute("select count(*) from daily_metrics").fetchall()
+    assert published == built.query("select count(*) from daily_metrics")[0][0]
+    assert not list(snapshot.parent.glob("*.tmp"))
+
+
+def test_a_failed_dbt_test_blocks_publishing(built: Built):
+    snapshot = built.settings.published_database
+    before = snapshot.read_bytes()
+    check_key = sorted(dbt_analytics.check_keys, key=lambda k: k.to_user_string())[0]
+    built.instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(
+            asset_key=check_key.asset_key, check_name=check_key.name, passed=False
+        )
+    )
+    result = dg.materialize(
+        [published_warehouse],
+        resources=built.resources,
+        instance=built.instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert check_key.to_user_string() in failure and "Not publishing" in failure
+    assert snapshot.read_bytes() == before
+    # a passing build afterwards publishes again
+    built.materialize("dbt again", [dbt_analytics])
+    built.materialize("publish again", [published_warehouse])
+
+
+def test_adhoc_request_draws_the_requested_borough(built: Built):
+    result = built.materialize(
+        "adhoc",
+        [adhoc_request],
+        run_config=dg.RunConfig(
+            ops={
+                "adhoc_request": {
+                    "config": {
+                        "filename": "manhattan-january.json",
+                        "borough": "Manhattan",
+                        "start_date": "2023-01-01",
+                        "end_date": "2023-01-31",
+                    }
+                }
+            }
+        ),
+    )
+    metadata = _metadata(result, "adhoc_request")
+    [(expected,)] = built.query(
+        "select count(*) from stg_trips t join stg_zones z on t.pickup_zone_id = z.zone_id "
+        "where z.borough = 'Manhattan' and t.pickup_datetime < '2023-02-01'"
+    )
+    assert metadata["trips"] == expected > 0
+    assert Path(metadata["path"]).name == "manhattan-january.png"
+
+
+def test_adhoc_request_for_an_unknown_borough_fails_clearly(built: Built):
+    result = dg.materialize(
+        [adhoc_request],
+        resources=built.resources,
+        instance=built.instance,
+        raise_on_error=False,
+        run_config={
+            "ops": {
+                "adhoc_request": {
+                    "config": {
+                        "filename": "atlantis.json",
+                        "borough": "Atlantis",
+                        "start_date": "2023-01-01",
+                        "end_date": "2023-01-02",
+                    }
+                }
+            }
+        },
+    )
+    assert not result.success
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert "atlantis.json" in message and "Manhattan" in message
