@@ -7,15 +7,26 @@ import os
 from pathlib import Path
 
 import dagster as dg
-import matplotlib
-
-# No display in a container: render straight to files.
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 
-def save_figure(figure: plt.Figure, path: Path) -> dict[str, dg.MetadataValue]:
+def new_figure(width: float, height: float):
+    """A figure and its axes, drawn off-screen.
+
+    pyplot is imported here rather than at module level: it costs over a second, and the code
+    server imports this package on every start and reload while only a run ever draws.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display in a container: render straight to files
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height))
+
+
+def save_figure(figure, path: Path) -> dict[str, dg.MetadataValue]:
     """Write the figure as PNG (atomically: readers never see half a file) and describe it."""
+    import matplotlib.pyplot as plt
+
     tmp = path.with_suffix(".png.tmp")
     figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)

@@ -7,6 +7,8 @@ exactly the environment's.
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -77,6 +79,13 @@ class Folders(dg.ConfigurableResource):
         return path
 
 
+def _dbt_executable() -> str:
+    """dbt from PATH, else the one installed beside this interpreter (a virtualenv that was not
+    activated, e.g. `.venv/bin/dagster dev`)."""
+    beside = Path(sys.executable).parent / "dbt"
+    return shutil.which("dbt") or (str(beside) if beside.exists() else "dbt")
+
+
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     # dbt reads the warehouse path from its profile (analytics/profiles.yml: env_var), and the
     # dbt CLI runs as a subprocess inheriting this environment: export the resolved value so dbt
@@ -95,5 +104,5 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             requests_dir=str(settings.requests_dir),
             publish_dir=str(settings.publish_dir),
         ),
-        "dbt": DbtCliResource(project_dir=dbt_project),
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=_dbt_executable()),
     }

@@ -6,10 +6,9 @@ import os
 from datetime import timedelta
 
 import dagster as dg
-import matplotlib.pyplot as plt
 
 from taxi_pipeline.automation import keep_fresh
-from taxi_pipeline.charts import save_figure
+from taxi_pipeline.charts import new_figure, save_figure
 from taxi_pipeline.partitions import weekly_partition
 from taxi_pipeline.resources import WAREHOUSE_POOL, Folders, Warehouse
 
@@ -41,7 +40,7 @@ def airport_trips(warehouse: Warehouse, folders: Folders):
     airports = sorted({row[0] for row in rows})
     boroughs = sorted({row[1] for row in rows})
     counts = {(airport, borough): trips for airport, borough, trips in rows}
-    figure, axes = plt.subplots(figsize=(10, 5))
+    figure, axes = new_figure(10, 5)
     width = 0.8 / len(airports)
     for index, airport in enumerate(airports):
         axes.bar(

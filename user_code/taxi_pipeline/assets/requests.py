@@ -11,10 +11,9 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import matplotlib.pyplot as plt
 from pydantic import ValidationError, field_validator, model_validator
 
-from taxi_pipeline.charts import save_figure
+from taxi_pipeline.charts import new_figure, save_figure
 from taxi_pipeline.resources import WAREHOUSE_POOL, Folders, Warehouse
 
 
@@ -95,7 +94,7 @@ def adhoc_request(config: AdhocRequestConfig, warehouse: Warehouse, folders: Fol
             [config.borough, date.fromisoformat(config.start_date), date.fromisoformat(config.end_date)],
         ).fetchall()
 
-    figure, axes = plt.subplots(figsize=(10, 4))
+    figure, axes = new_figure(10, 4)
     axes.bar([row[0] for row in rows], [row[1] for row in rows])
     axes.set_title(f"Trips from {config.borough}, {config.start_date} to {config.end_date}")
     axes.set_ylabel("trips")

@@ -1,0 +1,452 @@
+"""Download the TLC's files: streamed to disk, retried with backoff, verified, then moved into place.
+
+Files live at ``{base_url}/trip-data/yellow_tripdata_YYYY-MM.parquet`` and
+``{base_url}/misc/taxi_zone_lookup.csv`` (TAXI_TLC_BASE_URL).
+
+What one download does:
+
+1. GET with ``stream=True`` and ``Accept-Encoding: identity``; the body goes to a temporary
+   ``.<name>.*.part`` file in ``dest_dir`` (same filesystem, so the final move is atomic).
+2. Transient failures are retried with exponential backoff (``backoff_seconds * 2**n``, or the
+   server's ``Retry-After`` for a 429, capped at 60 s): connection errors and timeouts, a body
+   shorter than its ``Content-Length``, HTTP 5xx and 429. ``retries=4`` means up to 5 attempts.
+3. Permanent failures are not retried: 404/403/410 (the month is not published yet or the base
+   URL is wrong), any other 4xx/3xx, an HTML page instead of the file, and a file that fails
+   verification (`verify_trips_file` / `verify_zones_file`).
+4. Only a verified file is ``os.replace``-d onto ``dest_dir/<TLC file name>``; on any failure the
+   temporary file is deleted, so a previously downloaded good file is never clobbered.
+
+Every failure raises `DownloadError` (verification failures its subclass `InvalidFileError`)
+whose message names the URL or file, the cause, and what to do about it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import requests
+
+from taxi_pipeline.sources.layout import (
+    NUMERIC_TRIP_COLUMNS,
+    REQUIRED_TRIP_COLUMNS,
+    STRING_TRIP_COLUMNS,
+    TIMESTAMP_TRIP_COLUMNS,
+    ZONE_COLUMNS,
+    ZONES_FILE_NAME,
+    parse_month,
+    trips_file_name,
+)
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1 << 20
+MAX_BACKOFF_SECONDS = 60.0
+BASE_URL_HINT = "check TAXI_TLC_BASE_URL"
+# A month file is the right month when at least this share of its pickups fall inside it
+# (real files carry a few stray rows from other months or years).
+MIN_SHARE_IN_MONTH = 0.5
+
+RetryCallback = Callable[[int, str, float], None]
+
+
+class DownloadError(Exception):
+    """A download failed; the message names the URL or file, the cause and the fix."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        path: Path | None = None,
+        status: int | None = None,
+        attempts: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.url = url
+        self.path = path
+        self.status = status
+        self.attempts = attempts
+
+
+class InvalidFileError(DownloadError):
+    """A file (downloaded or on disk) is not what it should be: HTML, truncated, wrong columns..."""
+
+
+class _Transient(Exception):
+    """A failure worth retrying; `retry_after` is the server's Retry-After in seconds, if any."""
+
+    def __init__(self, cause: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(cause)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class _Invalid(Exception):
+    """Raised by the file checks with just the cause; callers add the file/URL and the fix."""
+
+
+# --------------------------------------------------------------------------------------------
+# URLs
+
+
+def trips_url(month: str, base_url: str) -> str:
+    return f"{base_url.rstrip('/')}/trip-data/{trips_file_name(month)}"
+
+
+def zones_url(base_url: str) -> str:
+    return f"{base_url.rstrip('/')}/misc/{ZONES_FILE_NAME}"
+
+
+# --------------------------------------------------------------------------------------------
+# Verification
+
+
+def _sniff_html(path: Path) -> None:
+    with open(path, "rb") as fh:
+        head = fh.read(512).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")):
+        raise _Invalid("it is an HTML/XML page, not the data file (an error or login page?)")
+
+
+def _check_trips(path: Path, month: str) -> int:
+    start, end = parse_month(month)
+    if not path.is_file():
+        raise _Invalid("the file does not exist")
+    size = path.stat().st_size
+    if size == 0:
+        raise _Invalid("the file is empty (0 bytes)")
+    _sniff_html(path)
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        fh.seek(max(0, size - 4))
+        tail = fh.read(4)
+    if head != b"PAR1":
+        raise _Invalid(f"it is not a parquet file (starts with {head!r}, not b'PAR1')")
+    if tail != b"PAR1":
+        raise _Invalid(
+            f"the parquet file is truncated or corrupt ({size} bytes, no parquet footer at the end)"
+        )
+    try:
+        pfile = pq.ParquetFile(path)
+        schema = pfile.schema_arrow
+        num_rows = pfile.metadata.num_rows
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
+        raise _Invalid(f"pyarrow cannot open it as parquet ({type(exc).__name__}: {exc})") from exc
+
+    by_lower = {name.lower(): name for name in schema.names}
+    missing = sorted(c for c in REQUIRED_TRIP_COLUMNS if c.lower() not in by_lower)
+    if missing:
+        raise _Invalid(
+            f"required columns are missing: {', '.join(missing)} "
+            f"(the file has: {', '.join(schema.names)})"
+        )
+    wrong = []
+    for wanted in sorted(REQUIRED_TRIP_COLUMNS | {"congestion_surcharge", "airport_fee"}):
+        name = by_lower.get(wanted.lower())
+        if name is None:
+            continue
+        typ = schema.field(name).type
+        if wanted in TIMESTAMP_TRIP_COLUMNS:
+            ok = pa.types.is_timestamp(typ)
+        elif wanted in STRING_TRIP_COLUMNS:
+            ok = pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_null(typ)
+        else:
+            assert wanted in NUMERIC_TRIP_COLUMNS
+            ok = pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_null(typ)
+        if not ok:
+            wrong.append(f"{name} is {typ}")
+    if wrong:
+        raise _Invalid(f"columns have unexpected types: {', '.join(wrong)}")
+    if num_rows == 0:
+        raise _Invalid("the parquet file holds no trips (0 rows)")
+
+    pickup_name = by_lower["tpep_pickup_datetime"]
+    try:
+        pickups = pq.read_table(path, columns=[pickup_name]).column(0)
+    except Exception as exc:
+        raise _Invalid(f"its pickup times cannot be read ({type(exc).__name__}: {exc})") from exc
+    if pickups.type.tz is not None:
+        pickups = pickups.cast(pa.timestamp(pickups.type.unit))
+    unit = pickups.type
+    lo = pa.scalar(datetime(start.year, start.month, start.day), type=unit)
+    hi = pa.scalar(datetime(end.year, end.month, end.day), type=unit)
+    inside = pc.sum(pc.and_(pc.greater_equal(pickups, lo), pc.less(pickups, hi))).as_py() or 0
+    if inside < MIN_SHARE_IN_MONTH * num_rows:
+        lo_seen, hi_seen = pc.min(pickups).as_py(), pc.max(pickups).as_py()
+        raise _Invalid(
+            f"only {inside} of its {num_rows} pickups fall in {month} "
+            f"(pickups range {lo_seen} .. {hi_seen}): it is not the {month} trips file"
+        )
+    return num_rows
+
+
+def _check_zones(path: Path) -> int:
+    if not path.is_file():
+        raise _Invalid("the file does not exist")
+    if path.stat().st_size == 0:
+        raise _Invalid("the file is empty (0 bytes)")
+    _sniff_html(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _Invalid(f"it is not UTF-8 text ({exc})") from exc
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    if not rows:
+        raise _Invalid("the CSV has no header")
+    header = [cell.strip() for cell in rows[0]]
+    if [h.lower() for h in header] != [c.lower() for c in ZONE_COLUMNS]:
+        raise _Invalid(
+            f"the CSV header is {header!r}, expected {list(ZONE_COLUMNS)!r}"
+        )
+    data = [r for r in rows[1:] if any(cell.strip() for cell in r)]
+    if not data:
+        raise _Invalid("the CSV has a header but no zones")
+    for lineno, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(ZONE_COLUMNS):
+            raise _Invalid(f"line {lineno} has {len(row)} fields, expected {len(ZONE_COLUMNS)}: {row!r}")
+        try:
+            int(row[0])
+        except ValueError:
+            raise _Invalid(f"line {lineno}: LocationID {row[0]!r} is not a whole number") from None
+    return len(data)
+
+
+def verify_trips_file(path: Path, month: str) -> None:
+    """Raise `InvalidFileError` unless `path` is a readable TLC trips parquet for `month`.
+
+    Checks: not HTML, parquet magic at both ends (a truncated download has no footer), opens with
+    pyarrow, has `REQUIRED_TRIP_COLUMNS` (case-insensitive) with timestamp / numeric / string
+    types as appropriate, holds rows, and most pickups fall inside `month`.
+    """
+    path = Path(path)
+    try:
+        _check_trips(path, month)
+    except _Invalid as exc:
+        raise InvalidFileError(
+            f"Trips file {path} for {month} is not usable: {exc}. Fix: delete it and download it "
+            f"again (materialize taxi_trips_file for {month}); if it keeps failing, "
+            f"{BASE_URL_HINT}.",
+            path=path,
+        ) from None
+
+
+def verify_zones_file(path: Path) -> None:
+    """Raise `InvalidFileError` unless `path` is a CSV in the TLC zone lookup layout."""
+    path = Path(path)
+    try:
+        _check_zones(path)
+    except _Invalid as exc:
+        raise InvalidFileError(
+            f"Zone lookup {path} is not usable: {exc}. Fix: delete it and download it again "
+            f"(materialize taxi_zones_file); if it keeps failing, {BASE_URL_HINT}.",
+            path=path,
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Download
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "").strip()
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _fetch(session: requests.Session, url: str, tmp: Path, timeout: float) -> int:
+    """Stream `url` into `tmp`; return bytes written. Raise _Transient or DownloadError."""
+    try:
+        response = session.get(
+            url, stream=True, timeout=(min(timeout, 30), timeout), headers={"Accept-Encoding": "identity"}
+        )
+    except requests.RequestException as exc:
+        raise _Transient(f"connection failed ({type(exc).__name__}: {exc})") from exc
+    with response:
+        status = response.status_code
+        reason = response.reason or ""
+        if status in (403, 404, 410):
+            raise DownloadError(
+                f"{url} was not found (HTTP {status} {reason}): the file is not published yet "
+                f"(the TLC publishes each month about two months later) or the base URL is wrong; "
+                f"{BASE_URL_HINT} and the month range (TAXI_START_MONTH/TAXI_END_MONTH).",
+                url=url,
+                status=status,
+            )
+        if status == 429 or status >= 500:
+            raise _Transient(f"HTTP {status} {reason}", status=status, retry_after=_retry_after(response))
+        if status != 200:
+            raise DownloadError(
+                f"{url} answered HTTP {status} {reason} instead of the file; {BASE_URL_HINT}.",
+                url=url,
+                status=status,
+            )
+        content_type = response.headers.get("Content-Type", "")
+        if "html" in content_type.lower():
+            raise InvalidFileError(
+                f"{url} answered with an HTML page (Content-Type: {content_type}) instead of the "
+                f"file: the base URL points at a web site, proxy or error page rather than the TLC "
+                f"file store; {BASE_URL_HINT}.",
+                url=url,
+                status=status,
+            )
+        expected = response.headers.get("Content-Length")
+        encoding = response.headers.get("Content-Encoding", "identity").lower()
+        written = 0
+        try:
+            with open(tmp, "wb") as out:
+                for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
+                    out.write(chunk)
+                    written += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except requests.RequestException as exc:
+            raise _Transient(
+                f"the connection broke after {written} bytes ({type(exc).__name__}: {exc})"
+            ) from exc
+        if expected is not None and encoding in ("", "identity"):
+            try:
+                expected_bytes = int(expected)
+            except ValueError:
+                expected_bytes = None
+            if expected_bytes is not None and written != expected_bytes:
+                raise _Transient(f"received {written} of {expected_bytes} bytes")
+        return written
+
+
+def _download(
+    url: str,
+    dest: Path,
+    check: Callable[[Path], object],
+    *,
+    session: requests.Session | None,
+    retries: int,
+    backoff_seconds: float,
+    timeout: float,
+    on_retry: RetryCallback | None,
+) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    own_session = session is None
+    http = requests.Session() if own_session else session
+    attempt = 0
+    try:
+        while True:
+            attempt += 1
+            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+            os.close(fd)
+            tmp = Path(tmp_name)
+            try:
+                _fetch(http, url, tmp, timeout)
+                try:
+                    check(tmp)
+                except _Invalid as exc:
+                    raise InvalidFileError(
+                        f"{url} delivered a file that is not usable as {dest.name}: {exc}. "
+                        f"Nothing was replaced ({dest} is unchanged). Fix: retry later; if it "
+                        f"persists, {BASE_URL_HINT}.",
+                        url=url,
+                        path=dest,
+                        attempts=attempt,
+                    ) from None
+                os.replace(tmp, dest)
+                if attempt > 1:
+                    log.info("Downloaded %s after %d attempts", url, attempt)
+                return dest
+            except _Transient as exc:
+                if attempt > retries:
+                    raise DownloadError(
+                        f"Could not download {url} after {attempt} attempts: {exc}. "
+                        f"{dest} is unchanged. Fix: the server or network is failing; retry later, "
+                        f"and if it persists {BASE_URL_HINT}.",
+                        url=url,
+                        path=dest,
+                        status=exc.status,
+                        attempts=attempt,
+                    ) from None
+                delay = backoff_seconds * (2 ** (attempt - 1))
+                if exc.retry_after is not None:
+                    delay = max(delay, exc.retry_after)
+                delay = min(delay, MAX_BACKOFF_SECONDS)
+                log.warning(
+                    "Attempt %d/%d for %s failed (%s); retrying in %.2f s",
+                    attempt, retries + 1, url, exc, delay,
+                )
+                if on_retry is not None:
+                    on_retry(attempt, str(exc), delay)
+                time.sleep(delay)
+            except DownloadError as exc:
+                exc.attempts = exc.attempts or attempt
+                exc.path = exc.path or dest
+                raise
+            finally:
+                tmp.unlink(missing_ok=True)
+    finally:
+        if own_session:
+            http.close()
+
+
+def download_trips(
+    month: str,
+    dest_dir: Path,
+    base_url: str,
+    *,
+    session: requests.Session | None = None,
+    retries: int = 4,
+    backoff_seconds: float = 1.0,
+    timeout: float = 60,
+    on_retry: RetryCallback | None = None,
+) -> Path:
+    """Download one month of yellow trips to ``dest_dir/yellow_tripdata_YYYY-MM.parquet``.
+
+    Returns the final path. `on_retry(attempt, cause, delay_seconds)` is called before each retry
+    (e.g. to log into Dagster). Raises `DownloadError` / `InvalidFileError`.
+    """
+    parse_month(month)
+    return _download(
+        trips_url(month, base_url),
+        Path(dest_dir) / trips_file_name(month),
+        lambda p: _check_trips(p, month),
+        session=session,
+        retries=retries,
+        backoff_seconds=backoff_seconds,
+        timeout=timeout,
+        on_retry=on_retry,
+    )
+
+
+def download_zones(
+    dest_dir: Path,
+    base_url: str,
+    *,
+    session: requests.Session | None = None,
+    retries: int = 4,
+    backoff_seconds: float = 1.0,
+    timeout: float = 60,
+    on_retry: RetryCallback | None = None,
+) -> Path:
+    """Download the zone lookup to ``dest_dir/taxi_zone_lookup.csv``; see `download_trips`."""
+    return _download(
+        zones_url(base_url),
+        Path(dest_dir) / ZONES_FILE_NAME,
+        _check_zones,
+        session=session,
+        retries=retries,
+        backoff_seconds=backoff_seconds,
+        timeout=timeout,
+        on_retry=on_retry,
+    )
