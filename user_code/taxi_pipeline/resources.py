@@ -6,6 +6,7 @@ exactly the environment's.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -51,19 +52,26 @@ class TaxiDataSource(dg.ConfigurableResource):
     def zones_path(self) -> Path:
         return Path(self.raw_dir) / layout.ZONES_FILE_NAME
 
-    def fetch_trips(self, month: str) -> Path:
+    def fetch_trips(self, month: str, log: logging.Logger) -> Path:
         raw_dir = Path(self.raw_dir)
         raw_dir.mkdir(parents=True, exist_ok=True)
         if self.source == "sample":
             return sample.write_sample_trips(month, raw_dir, rows=self.sample_trips_per_month)
-        return tlc.download_trips(month, raw_dir, self.tlc_base_url)
+        return tlc.download_trips(month, raw_dir, self.tlc_base_url, on_retry=_log_retry(log))
 
-    def fetch_zones(self) -> Path:
+    def fetch_zones(self, log: logging.Logger) -> Path:
         raw_dir = Path(self.raw_dir)
         raw_dir.mkdir(parents=True, exist_ok=True)
         if self.source == "sample":
             return sample.write_sample_zones(raw_dir)
-        return tlc.download_zones(raw_dir, self.tlc_base_url)
+        return tlc.download_zones(raw_dir, self.tlc_base_url, on_retry=_log_retry(log))
+
+
+def _log_retry(log: logging.Logger):
+    def on_retry(attempt: int, cause: str, delay: float) -> None:
+        log.warning(f"Download attempt {attempt} failed ({cause}); retrying in {delay:.0f} s")
+
+    return on_retry
 
 
 class Folders(dg.ConfigurableResource):

@@ -6,13 +6,16 @@ data already loaded and re-materializing a month is idempotent.
 """
 
 
+from contextlib import contextmanager
+
 import dagster as dg
 import pyarrow.parquet as pq
 
 from taxi_pipeline.automation import keep_fresh
 from taxi_pipeline.partitions import monthly_partition
 from taxi_pipeline.resources import WAREHOUSE_POOL, TaxiDataSource, Warehouse
-from taxi_pipeline.sources.loading import LoadReport, load_trips_month, load_zones
+from taxi_pipeline.sources.loading import LoadError, LoadReport, load_trips_month, load_zones
+from taxi_pipeline.sources.tlc import DownloadError
 
 
 def _month(context: dg.AssetExecutionContext) -> str:
@@ -33,6 +36,16 @@ def _load_metadata(report: LoadReport) -> dict:
     return {"dagster/row_count": report.rows_loaded, **report.as_metadata()}
 
 
+@contextmanager
+def _reported():
+    """A download or load error becomes the step's failure description as it is: the sources
+    already name the file, the cause and the fix (transient errors were retried there)."""
+    try:
+        yield
+    except (DownloadError, LoadError) as error:
+        raise dg.Failure(description=str(error)) from error
+
+
 def _missing_file(asset: str, path) -> dg.Failure:
     return dg.Failure(
         description=f"{path} does not exist: materialize `{asset}` for this partition first.",
@@ -44,12 +57,12 @@ def _missing_file(asset: str, path) -> dg.Failure:
     group_name="raw_files",
     kinds={"parquet"},
     automation_condition=keep_fresh(),
-    retry_policy=dg.RetryPolicy(max_retries=1, delay=30),
     description="The month's NYC TLC yellow-taxi trip file (parquet), downloaded and verified, "
     "or generated in the same layout when TAXI_DATA_SOURCE=sample.",
 )
 def taxi_trips_file(context: dg.AssetExecutionContext, taxi_data: TaxiDataSource):
-    path = taxi_data.fetch_trips(_month(context))
+    with _reported():
+        path = taxi_data.fetch_trips(_month(context), context.log)
     rows = pq.ParquetFile(path).metadata.num_rows
     return dg.MaterializeResult(metadata=_file_metadata(taxi_data, path, rows))
 
@@ -71,7 +84,7 @@ def taxi_trips(
     path = taxi_data.trips_path(month)
     if not path.exists():
         raise _missing_file("taxi_trips_file", path)
-    with warehouse.get_connection() as conn:
+    with _reported(), warehouse.get_connection() as conn:
         report = load_trips_month(conn, path, month)
     context.log.info(f"Loaded {report.rows_loaded} trips for {month}; dropped {report.dropped}")
     return dg.MaterializeResult(metadata=_load_metadata(report))
@@ -81,11 +94,11 @@ def taxi_trips(
     group_name="raw_files",
     kinds={"csv"},
     automation_condition=keep_fresh(),
-    retry_policy=dg.RetryPolicy(max_retries=1, delay=30),
     description="The TLC's taxi zone lookup (CSV): zone id, borough, zone name, service zone.",
 )
-def taxi_zones_file(taxi_data: TaxiDataSource):
-    path = taxi_data.fetch_zones()
+def taxi_zones_file(context: dg.AssetExecutionContext, taxi_data: TaxiDataSource):
+    with _reported():
+        path = taxi_data.fetch_zones(context.log)
     with path.open(encoding="utf-8") as file:
         rows = sum(1 for _ in file) - 1
     return dg.MaterializeResult(metadata=_file_metadata(taxi_data, path, rows))
@@ -103,6 +116,6 @@ def taxi_zones(taxi_data: TaxiDataSource, warehouse: Warehouse):
     path = taxi_data.zones_path()
     if not path.exists():
         raise _missing_file("taxi_zones_file", path)
-    with warehouse.get_connection() as conn:
+    with _reported(), warehouse.get_connection() as conn:
         report = load_zones(conn, path)
     return dg.MaterializeResult(metadata=_load_metadata(report))
