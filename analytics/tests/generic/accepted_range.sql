@@ -1,0 +1,19 @@
+{#- Fails for every row outside [min_value, max_value] (bounds optional; exclusive with
+    inclusive=false). NULLs pass (combine with not_null). -#}
+{% test accepted_range(model, column_name, min_value=none, max_value=none, inclusive=true) %}
+{%- if min_value is none and max_value is none -%}
+    {{ exceptions.raise_compiler_error("accepted_range needs min_value and/or max_value") }}
+{%- endif %}
+select {{ column_name }} as failing_value
+from {{ model }}
+where {{ column_name }} is not null
+  and (
+    false
+    {%- if min_value is not none %}
+    or {{ column_name }} {{ '<' if inclusive else '<=' }} {{ min_value }}
+    {%- endif %}
+    {%- if max_value is not none %}
+    or {{ column_name }} {{ '>' if inclusive else '>=' }} {{ max_value }}
+    {%- endif %}
+  )
+{% endtest %}

@@ -1,0 +1,7 @@
+{#- Model-level test: fails for every row where the SQL boolean expression is not true
+    (false or NULL). -#}
+{% test expression_is_true(model, expression) %}
+select *
+from {{ model }}
+where not coalesce(({{ expression }}), false)
+{% endtest %}
