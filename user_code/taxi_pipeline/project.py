@@ -10,10 +10,14 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
+from taxi_pipeline.settings import export_for_dbt, load_settings
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 dbt_project = DbtProject(
     project_dir=_PACKAGE_DIR.parent.parent / "analytics",
     packaged_project_dir=_PACKAGE_DIR / "dbt_project",
 )
+# `dagster dev` parses the project here, before any resource exists: dbt's profile needs the path.
+export_for_dbt(load_settings())
 dbt_project.prepare_if_dev()

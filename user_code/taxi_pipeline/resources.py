@@ -7,7 +7,6 @@ exactly the environment's.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 
 from taxi_pipeline.project import dbt_project
-from taxi_pipeline.settings import Settings
+from taxi_pipeline.settings import Settings, export_for_dbt
 from taxi_pipeline.sources import layout, sample, tlc
 
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -95,10 +94,7 @@ def _dbt_executable() -> str:
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
-    # dbt reads the warehouse path from its profile (analytics/profiles.yml: env_var), and the
-    # dbt CLI runs as a subprocess inheriting this environment: export the resolved value so dbt
-    # and the Python assets always open the same file, defaults included.
-    os.environ["DUCKDB_DATABASE"] = str(settings.duckdb_database)
+    export_for_dbt(settings)
     return {
         "taxi_data": TaxiDataSource(
             source=settings.data_source,

@@ -115,3 +115,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         duckdb_database=database,
         publish_dir=publish_dir,
     )
+
+
+def export_for_dbt(settings: Settings) -> None:
+    """Give the dbt CLI the warehouse path.
+
+    dbt reads it from its profile (analytics/profiles.yml: `env_var('DUCKDB_DATABASE')`) and runs
+    as a subprocess inheriting this environment, so exporting the resolved value makes dbt and
+    the Python assets open the same file, defaults included.
+    """
+    os.environ["DUCKDB_DATABASE"] = str(settings.duckdb_database)
