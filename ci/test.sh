@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The project's test command (README): unit tests, then the end-to-end check of the container stack.
+#
+#   ci/test.sh              # everything
+#   ci/test.sh --unit       # unit tests only (no Docker needed)
+#   ci/test.sh --e2e [...]  # end-to-end check only; extra arguments go to ci/e2e.py
+#
+# Needs uv (https://docs.astral.sh/uv/) and, for the end-to-end check, Docker with Compose v2.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+unit=1
+e2e=1
+case "${1:-}" in
+  --unit) e2e=0; shift ;;
+  --e2e) unit=0; shift ;;
+esac
+
+if [[ $unit == 1 ]]; then
+  echo "--- unit tests: user_code (pipeline, dbt project) ---"
+  uv sync --frozen --project user_code
+  (cd user_code && uv run --frozen --no-sync pytest)
+  echo "--- unit tests: ci/ (end-to-end helpers) ---"
+  uv run --frozen --no-sync --project user_code pytest -q ci/tests
+  echo "--- unit tests: superset/ (bundle, config, security; its own locked environment) ---"
+  uv sync --frozen --project superset
+  (cd superset && uv run --frozen --no-sync pytest)
+fi
+
+if [[ $e2e == 1 ]]; then
+  echo "--- end-to-end check (builds the images, runs the stack) ---"
+  python3 ci/e2e.py "$@"
+fi

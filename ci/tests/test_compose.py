@@ -1,0 +1,77 @@
+import json
+
+from e2elib import compose
+
+
+def test_compose_variables_are_found_with_and_without_defaults():
+    text = "a: ${ONE}\nb: ${TWO:-x}\nc: ${THREE:?msg}\nd: $$ESCAPED\n"
+    assert compose.compose_variables(text) == {"ONE", "TWO", "THREE"}
+
+
+def test_the_shell_cannot_leak_settings_into_the_throwaway_stack():
+    environ = {"PATH": "/bin", "TAXI_DATA_SOURCE": "nyc-tlc", "COMPOSE_PROJECT_NAME": "mine",
+               "DOCKER_HOST": "unix:///x"}
+    clean = compose.sanitized_environ(environ, {"TAXI_DATA_SOURCE"})
+    assert clean == {"PATH": "/bin", "DOCKER_HOST": "unix:///x"}
+
+
+def test_the_repository_compose_file_reads_its_settings_from_variables():
+    variables = compose.compose_variables(compose.COMPOSE_FILE.read_text())
+    assert {"DAGSTER_POSTGRES_PASSWORD", "TAXI_DATA_SOURCE", "COMPOSE_PROJECT_NAME",
+            "DAGSTER_WEBSERVER_PORT"} <= variables
+
+
+def test_ps_output_in_both_formats():
+    entries = [{"Service": "a", "State": "running", "Health": "healthy", "ExitCode": 0},
+               {"Service": "b", "State": "exited", "Health": "", "ExitCode": 0},
+               {"Service": "c", "State": "running", "Health": "starting", "ExitCode": 0},
+               {"Service": "d", "State": "exited", "Health": "", "ExitCode": 3},
+               {"Service": "e", "State": "running", "Health": "unhealthy", "ExitCode": 0}]
+    as_lines = "\n".join(json.dumps(e) for e in entries)
+    as_array = json.dumps(entries)
+    for text in (as_lines, as_array):
+        statuses = compose.service_statuses(compose.parse_json_lines(text))
+        assert {n for n, s in statuses.items() if s.ready} == {"a", "b"}
+        assert {n for n, s in statuses.items() if s.failed} == {"d", "e"}
+    assert compose.parse_json_lines("  \n") == []
+
+
+def test_only_dead_end_to_end_projects_are_stale():
+    projects = [{"Name": "taxi-e2e-100-abc123"}, {"Name": "taxi-e2e-200-def456"},
+                {"Name": "taxi-platform"}, {"Name": "taxi-e2e-oops"}]
+    assert compose.stale_projects(projects, alive=lambda pid: pid == 200) == ["taxi-e2e-100-abc123"]
+
+
+def test_new_project_names_are_valid_and_recognised():
+    name = compose.new_project_name(pid=4242)
+    assert name.startswith("taxi-e2e-4242-") and name == name.lower()
+    assert compose.stale_projects([{"Name": name}], alive=lambda pid: False) == [name]
+
+
+def test_free_port_is_bindable():
+    port = compose.free_port()
+    assert 1024 < port < 65536
+
+
+def test_container_lifecycles_group_events_by_container():
+    def event(action, cid, run="r1"):
+        return {"Type": "container", "Action": action,
+                "Actor": {"ID": cid, "Attributes": {"dagster/run_id": run,
+                                                     "dagster/job_name": "job"}}}
+    events = [event("create", "c1"), event("start", "c1"), event("die", "c1"),
+              event("destroy", "c1"), event("create", "c2", "r2"),
+              {"Type": "container", "Action": "start", "Actor": {"ID": "x", "Attributes": {}}}]
+    lives = compose.container_lifecycles(events)
+    assert set(lives) == {"c1", "c2"}
+    assert lives["c1"].actions == ["create", "start", "die", "destroy"]
+    assert lives["c2"].run_id == "r2" and lives["c2"].job == "job"
+
+
+def test_stack_commands_name_the_project_and_env_file(tmp_path):
+    stack = compose.Stack("taxi-e2e-1-aa", tmp_path / "e.env", environ={})
+    cmd = stack.command("up", "-d")
+    assert cmd[:2] == ["docker", "compose"]
+    assert cmd[cmd.index("--project-name") + 1] == "taxi-e2e-1-aa"
+    assert cmd[cmd.index("--env-file") + 1] == str(tmp_path / "e.env")
+    assert cmd[-2:] == ["up", "-d"]
+    assert stack.volume("taxi-data") == "taxi-e2e-1-aa_taxi-data"
