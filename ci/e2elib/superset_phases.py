@@ -67,7 +67,13 @@ def _checks(env: dict[str, str], *args: str, timeout: float = 900) -> dict[str, 
     try:
         return json.loads(proc.stdout)
     except json.JSONDecodeError:
-        return {"ok": False, "failures": [f"exit {proc.returncode}: {proc.stderr[-2000:]}"]}
+        return {
+            "ok": False,
+            "failures": [
+                f"exit {proc.returncode}, no JSON report on stdout: "
+                f"stdout {proc.stdout[-1000:]!r} stderr {proc.stderr[-1000:]!r}"
+            ],
+        }
 
 
 def _wait_for_snapshot(container: str, timeout: float = 600) -> float:

@@ -599,7 +599,9 @@ def ensure_chromium() -> str:
 def screenshots(args: argparse.Namespace) -> dict[str, Any]:
     ensure_chromium()
     if not (HERE / "node_modules" / "playwright-core").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True)
+        # npm's progress to stderr: stdout carries only this command's JSON report
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True,
+                       stdout=sys.stderr)
     proc = subprocess.run(["node", str(HERE / "screenshot.mjs"), "--url", args.url, "--out",
                            args.out, "--user", args.user], capture_output=True, text=True,
                           timeout=600)
