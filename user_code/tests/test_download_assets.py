@@ -3,6 +3,7 @@ a bad month fails its run with a message naming the file and the cause, and the 
 loaded stay exactly as they were."""
 
 import dataclasses
+import os
 
 import dagster as dg
 import duckdb
@@ -31,7 +32,10 @@ def site(tmp_path):
 
 
 @pytest.fixture
-def loaded(site, tmp_path):
+def loaded(site, tmp_path, monkeypatch):
+    # build_resources exports DUCKDB_DATABASE for dbt: scope that to this test, so later test
+    # modules read the session's warehouse path again, not this test's.
+    monkeypatch.setenv("DUCKDB_DATABASE", os.environ["DUCKDB_DATABASE"])
     settings = dataclasses.replace(
         load_settings(),
         data_source="nyc-tlc",
