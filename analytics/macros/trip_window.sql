@@ -1,29 +1,37 @@
 {#
-  The pickup window a run of daily_metrics works on, from the vars `min_date` / `max_date`
-  (Dagster passes its partition time window: ISO dates or timestamps, half-open [min_date, max_date)).
+  The pickup window a run of daily_metrics works on: dbt's own event-time window, given on the
+  command line as `dbt build --event-time-start <start> --event-time-end <end>` (half-open
+  [start, end); dates or timestamps). Dagster passes its daily partition window this way.
 
-  Returns none when neither var is given (a developer's plain `dbt build`: everything is built),
-  or a dict {"min": "<literal>", "max": "<literal>"} of quoted SQL timestamp literals.
-  Giving only one of the two vars is an error. A UTC offset in the value (e.g. '+00:00') is
-  ignored by DuckDB's cast to TIMESTAMP: pickup_datetime is naive NYC wall-clock time, and so is
-  a Dagster daily partition boundary's date and time.
+  Why flags and not `--vars`: dbt keys its saved parse state on the CLI vars, so a new window in
+  `--vars` on every partition made dbt re-parse the whole project on every step ("Unable to do
+  partial parsing because config vars ... have changed"). The event-time flags are not part of
+  that key, and they are read here only at execution (`execute`), never while parsing.
+
+  Returns none when no window is given (a developer's plain `dbt build`: everything is built), or
+  a dict {"min": "<literal>", "max": "<literal>"} of quoted SQL timestamp literals. A UTC offset
+  in the value is ignored by DuckDB's cast to TIMESTAMP: pickup_datetime is naive NYC wall-clock
+  time, and so is a Dagster daily partition boundary's date and time.
 #}
 {% macro trip_window() %}
-    {%- set min_date = var('min_date', none) -%}
-    {%- set max_date = var('max_date', none) -%}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set min_date = invocation_args_dict.get('event_time_start') -%}
+    {%- set max_date = invocation_args_dict.get('event_time_end') -%}
     {%- if min_date is none and max_date is none -%}
         {{ return(none) }}
     {%- endif -%}
     {%- if min_date is none or max_date is none -%}
         {{ exceptions.raise_compiler_error(
-            "daily_metrics needs both vars min_date and max_date (half-open window), got min_date="
-            ~ min_date ~ ", max_date=" ~ max_date) }}
+            "daily_metrics needs both --event-time-start and --event-time-end (half-open window), got "
+            ~ min_date ~ " and " ~ max_date) }}
     {%- endif -%}
     {%- set bounds = {} -%}
     {%- for key, value in [('min', min_date), ('max', max_date)] -%}
         {%- set text = (value ~ '') | trim -%}
         {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$', text) -%}
-            {{ exceptions.raise_compiler_error("var " ~ key ~ "_date is not an ISO date/timestamp: " ~ text) }}
+            {{ exceptions.raise_compiler_error("the event-time window's " ~ key ~ " is not an ISO date/timestamp: " ~ text) }}
         {%- endif -%}
         {%- do bounds.update({key: "cast('" ~ text ~ "' as timestamp)"}) -%}
     {%- endfor -%}

@@ -1,6 +1,6 @@
 {{ config(meta={
     'dagster': {'ref': {'name': 'daily_metrics'}},
-    'description': 'Each day of daily_metrics (of the run window, when min_date/max_date are given) equals an independent recount over stg_trips.',
+    'description': 'Each day of daily_metrics (of the run event-time window, when one is given) equals an independent recount over stg_trips.',
 }) }}
 -- Independent recount per pickup day; fails for every day whose figures differ. With a window
 -- (a Dagster partition run) it also fails for a day of the window that has trips but no row, or a

@@ -203,9 +203,9 @@ def _dbt(db: Path, work: Path, *args: str) -> tuple[subprocess.CompletedProcess,
     return proc, statuses
 
 
-def _window_vars(start: str, end: str) -> str:
-    # As Dagster's daily partitions pass them (the lead's asset: "%Y-%m-%d %H:%M:%S").
-    return json.dumps({"min_date": start, "max_date": end})
+def _window_args(start: str, end: str) -> list[str]:
+    # As Dagster's daily partitions pass them (taxi_pipeline.assets.dbt.event_time_args).
+    return ["--event-time-start", start, "--event-time-end", end]
 
 
 def _query(db: Path, sql: str) -> list[tuple]:
@@ -250,21 +250,21 @@ def incremental_runs(raw_db, tmp_path_factory):
     work = tmp_path_factory.mktemp("incremental")
     db = work / "warehouse.duckdb"
     shutil.copy(raw_db, db)
-    window_a = _window_vars("2023-01-02 00:00:00", "2023-01-04 00:00:00")
-    window_b = _window_vars("2023-02-01 00:00:00", "2023-02-03 00:00:00")
+    window_a = _window_args("2023-01-02 00:00:00", "2023-01-04 00:00:00")
+    window_b = _window_args("2023-02-01 00:00:00", "2023-02-03 00:00:00")
     snapshots = {}
 
     # First build, not incremental yet: must already be limited to window A.
     proc, _ = _dbt(db, work / "a1", "build", "--select", "stg_trips", "stg_zones", "daily_metrics",
-                   "--vars", window_a)  # fmt: skip
+                   *window_a)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     snapshots["a1"] = _daily_rows(db)
 
-    proc, _ = _dbt(db, work / "a2", "build", "--select", "daily_metrics", "--vars", window_a)
+    proc, _ = _dbt(db, work / "a2", "build", "--select", "daily_metrics", *window_a)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     snapshots["a2"] = _daily_rows(db)
 
-    proc, _ = _dbt(db, work / "b1", "build", "--select", "daily_metrics", "--vars", window_b)
+    proc, _ = _dbt(db, work / "b1", "build", "--select", "daily_metrics", *window_b)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     snapshots["b1"] = _daily_rows(db)
 
@@ -272,7 +272,7 @@ def incremental_runs(raw_db, tmp_path_factory):
     # drop that day's row, not keep a stale one.
     with duckdb.connect(str(db)) as con:
         con.execute("delete from raw_taxis.trips where cast(pickup_datetime as date) = date '2023-02-02'")
-    proc, _ = _dbt(db, work / "b2", "build", "--select", "daily_metrics", "--vars", window_b)
+    proc, _ = _dbt(db, work / "b2", "build", "--select", "daily_metrics", *window_b)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     snapshots["b2"] = _daily_rows(db)
     return snapshots

@@ -22,6 +22,7 @@ from taxi_pipeline.assets.publish import published_warehouse
 from taxi_pipeline.assets.requests import adhoc_request
 from taxi_pipeline.resources import build_resources
 from taxi_pipeline.settings import load_settings
+from conftest import TEST_ENV
 
 MONTHS = ["2023-01-01", "2023-02-01"]
 
@@ -137,6 +138,29 @@ def test_daily_metrics_rebuild_of_one_day_is_idempotent(built: Built):
     before = built.query("select * from daily_metrics order by date_of_business")
     built.materialize("one day", [dbt_daily_metrics], partition_key="2023-01-15")
     assert built.query("select * from daily_metrics order by date_of_business") == before
+
+
+def _dbt_log(result: dg.ExecuteInProcessResult) -> str:
+    """The debug log dbt wrote for the one dbt invocation of a run (in its own target folder)."""
+    [log] = Path(TEST_ENV["DBT_TARGET_PATH"]).glob(f"*-{result.run_id[:7]}-*/dbt.log")
+    return log.read_text()
+
+
+def test_dbt_steps_reuse_the_parse_state_across_partitions(built: Built):
+    # Two days in a row, each its own dbt invocation with its own window, after the module's
+    # other dbt steps: neither may re-parse the project. Before, the window went in `--vars`
+    # and dagster-dbt never handed the parse state on, so every step logged "Unable to do
+    # partial parsing because config vars ... have changed" and parsed from scratch (~4 s).
+    logs = [
+        _dbt_log(built.materialize(f"day {day}", [dbt_daily_metrics], partition_key=day))
+        for day in ("2023-02-10", "2023-02-11")
+    ]
+    for log in logs:
+        parsing = [line for line in log.splitlines() if "partial pars" in line.lower()]
+        assert not any("Unable to do partial parsing" in line for line in parsing), parsing
+        assert any("Nothing changed, skipping partial parsing." in line for line in parsing), parsing
+    assert "--event-time-start 2023-02-10 00:00:00" in logs[0]
+    assert "--event-time-start 2023-02-11 00:00:00" in logs[1]
 
 
 def test_loading_a_month_three_times_leaves_the_same_rows(built: Built):

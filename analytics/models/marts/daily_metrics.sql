@@ -1,10 +1,13 @@
 {#-
   Daily trip metrics, incremental. Dagster materializes it one day-partition window at a time with
-  --vars '{"min_date": "<start>", "max_date": "<end>"}' (half-open [min_date, max_date)).
+  `dbt build --event-time-start <start> --event-time-end <end>` (half-open [start, end); see
+  macros/trip_window.sql for why these flags and not --vars).
 
-  * With the vars, trips are filtered to the window in the CTE that reads stg_trips, before
-    aggregating, on every run (also the first, non-incremental build).
-  * Without the vars (a developer's plain `dbt build`), every loaded trip is aggregated.
+  * With a window, trips are filtered to it in the CTE that reads stg_trips, before
+    aggregating, on every run (also the first, non-incremental build). raw_taxis.trips is loaded
+    month by month, so DuckDB's row-group min/max skip every other month: a day costs the same
+    with one month loaded as with twelve.
+  * Without a window (a developer's plain `dbt build`), every loaded trip is aggregated.
   * delete+insert on date_of_business replaces the days the run produces; the pre-hook first
     deletes every day the window covers, so a day that no longer has trips does not keep a stale
     row. Same window twice -> same rows; two windows -> their union. Windows are expected to be

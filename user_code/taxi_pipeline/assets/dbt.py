@@ -4,9 +4,10 @@ Two `@dbt_assets` definitions because `daily_metrics` is partitioned by day and 
 models are not; a Dagster job cannot mix the two, and a model can only be in one definition.
 """
 
-
-import json
+import os
+import shutil
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -55,6 +56,29 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[st
         yield from invocation.stream().fetch_row_counts().fetch_column_metadata()
     finally:
         _release_warehouse(invocation.adapter)
+        _keep_parse_state(invocation.target_path)
+
+
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+
+
+def _keep_parse_state(invocation_target: Path) -> None:
+    """Hand this invocation's parse state on to the next dbt step.
+
+    dagster-dbt gives every invocation a target folder of its own under the current target path
+    and seeds it with `<target path>/partial_parse.msgpack` when that file exists, but never
+    writes the state back: without this every step after the first re-parsed the project (about
+    4 s, 18 s on a busy machine). The image bakes the state in at build time; this keeps it
+    current in long-lived processes (`dagster dev`, tests) and within a run. Atomic: a step that
+    starts meanwhile reads the old file or the new one, never half of one.
+    """
+    produced = invocation_target / PARTIAL_PARSE_FILE
+    if not produced.exists():
+        return
+    shared = invocation_target.parent / PARTIAL_PARSE_FILE
+    staging = shared.with_name(f".{PARTIAL_PARSE_FILE}.{os.getpid()}")
+    shutil.copyfile(produced, staging)
+    os.replace(staging, shared)
 
 
 def _release_warehouse(adapter) -> None:
@@ -96,10 +120,14 @@ def dbt_analytics(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     pool=WAREHOUSE_POOL,
 )
 def dbt_daily_metrics(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    window = context.partition_time_window
-    # Naive timestamps: partitions are in UTC and the TLC's timestamps carry no zone.
-    dbt_vars = {
-        "min_date": window.start.strftime("%Y-%m-%d %H:%M:%S"),
-        "max_date": window.end.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    yield from _build(context, dbt, ["--vars", json.dumps(dbt_vars)])
+    yield from _build(context, dbt, event_time_args(context.partition_time_window))
+
+
+def event_time_args(window: dg.TimeWindow) -> list[str]:
+    """The partition window as dbt's event-time flags, which analytics/macros/trip_window.sql
+    reads. Not `--vars`: a change of vars makes dbt re-parse the whole project.
+    Naive timestamps: partitions are in UTC and the TLC's timestamps carry no zone."""
+    return [
+        "--event-time-start", window.start.strftime("%Y-%m-%d %H:%M:%S"),
+        "--event-time-end", window.end.strftime("%Y-%m-%d %H:%M:%S"),
+    ]
