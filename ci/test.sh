@@ -20,6 +20,9 @@ if [[ $unit == 1 ]]; then
   echo "--- unit tests: user_code (pipeline, dbt project) ---"
   uv sync --frozen --project user_code
   (cd user_code && uv run --frozen --no-sync pytest)
+  echo "--- benchmark suite, small size: it must run; its figures are reported, never asserted ---"
+  (cd user_code && uv run --frozen --no-sync python -m benchmarks.suite \
+     --rows 20000 --months 2 --repeat 1 --json ../ci/artifacts/benchmarks-small.json)
   echo "--- unit tests: ci/ (end-to-end helpers) ---"
   uv run --frozen --no-sync --project user_code pytest -q ci/tests
   echo "--- unit tests: superset/ (bundle, config, security; its own locked environment) ---"

@@ -159,8 +159,8 @@ def test_dbt_steps_reuse_the_parse_state_across_partitions(built: Built):
         parsing = [line for line in log.splitlines() if "partial pars" in line.lower()]
         assert not any("Unable to do partial parsing" in line for line in parsing), parsing
         assert any("Nothing changed, skipping partial parsing." in line for line in parsing), parsing
-    assert "--event-time-start 2023-02-10 00:00:00" in logs[0]
-    assert "--event-time-start 2023-02-11 00:00:00" in logs[1]
+    assert "--event-time-start 2023-02-10T00:00:00" in logs[0]
+    assert "--event-time-start 2023-02-11T00:00:00" in logs[1]
 
 
 def test_loading_a_month_three_times_leaves_the_same_rows(built: Built):

@@ -128,6 +128,6 @@ def event_time_args(window: dg.TimeWindow) -> list[str]:
     reads. Not `--vars`: a change of vars makes dbt re-parse the whole project.
     Naive timestamps: partitions are in UTC and the TLC's timestamps carry no zone."""
     return [
-        "--event-time-start", window.start.strftime("%Y-%m-%d %H:%M:%S"),
-        "--event-time-end", window.end.strftime("%Y-%m-%d %H:%M:%S"),
+        "--event-time-start", window.start.strftime("%Y-%m-%dT%H:%M:%S"),
+        "--event-time-end", window.end.strftime("%Y-%m-%dT%H:%M:%S"),
     ]
