@@ -57,7 +57,7 @@ RAW_DDL = """
 create schema raw_taxis;
 create table raw_taxis.zones (zone_id integer, borough varchar, "zone" varchar, service_zone varchar);
 create table raw_taxis.trips (
-    trip_id varchar, vendor_id integer, pickup_datetime timestamp, dropoff_datetime timestamp,
+    trip_id bigint, vendor_id integer, pickup_datetime timestamp, dropoff_datetime timestamp,
     passenger_count integer, trip_distance double, rate_code_id integer, store_and_fwd_flag varchar,
     pickup_zone_id integer, dropoff_zone_id integer, payment_type integer,
     fare_amount double, extra double, mta_tax double, tip_amount double, tolls_amount double,
@@ -94,7 +94,7 @@ def _trip_rows() -> list[tuple]:
         tip = round((n % 4) * 1.25, 2)
         rows.append(
             (
-                f"{partition}/{ordinal[partition]:06d}",
+                int(partition[:4] + partition[5:7]) * 10**8 + ordinal[partition],
                 6 if n % 17 == 0 else 1 + n % 2,
                 pickup,
                 pickup + timedelta(seconds=seconds),
@@ -288,15 +288,15 @@ def broken_build(raw_db, tmp_path_factory):
     bad = []
     # A dropoff before its pickup (negative duration).
     row = template.copy()
-    row[0], row[3] = "2023-01-01/900001", row[2] - timedelta(minutes=5)
+    row[0], row[3] = 20230100900001, row[2] - timedelta(minutes=5)
     bad.append(tuple(row))
     # A pickup zone that is not in the zone lookup.
     row = template.copy()
-    row[0], row[8] = "2023-01-01/900002", 999
+    row[0], row[8] = 20230100900002, 999
     bad.append(tuple(row))
     # A negative total (a refund the loader should have dropped).
     row = template.copy()
-    row[0], row[11], row[17] = "2023-01-01/900003", -12.5, -15.0
+    row[0], row[11], row[17] = 20230100900003, -12.5, -15.0
     bad.append(tuple(row))
     placeholders = ", ".join("?" for _ in TRIP_COLUMNS)
     with duckdb.connect(str(db)) as con:

@@ -379,13 +379,14 @@ def test_quirk_counts_are_exact(tmp_path):
     rows = conn.execute(
         "SELECT trip_id, rate_code_id, passenger_count FROM raw_taxis.trips ORDER BY trip_id"
     ).fetchall()
-    assert [r[0] for r in rows] == [f"2023-01-01/{n:07d}" for n in (1, 2, 3, 7, 13, 17, 18, 19, 20, 23)]
+    # trip_id = yyyymm * 10**8 + the row's ordinal in the file
+    assert [r[0] for r in rows] == [20230100000000 + n for n in (1, 2, 3, 7, 13, 17, 18, 19, 20, 23)]
     by_id = {r[0]: r[1:] for r in rows}
-    assert by_id["2023-01-01/0000001"] == (1, 1)
-    assert by_id["2023-01-01/0000002"] == (None, 1)     # rate code 99 -> NULL
-    assert by_id["2023-01-01/0000003"] == (None, None)  # kept NULLs
-    assert by_id["2023-01-01/0000013"] == (None, 1)     # rate code 7 -> NULL
-    assert by_id["2023-01-01/0000023"] == (1, None)     # 2.5 passengers -> NULL
+    assert by_id[20230100000001] == (1, 1)
+    assert by_id[20230100000002] == (None, 1)     # rate code 99 -> NULL
+    assert by_id[20230100000003] == (None, None)  # kept NULLs
+    assert by_id[20230100000013] == (None, 1)     # rate code 7 -> NULL
+    assert by_id[20230100000023] == (1, None)     # 2.5 passengers -> NULL
 
     meta = report.as_metadata()
     assert meta["rows_loaded"] == 10 and meta["rows_dropped"] == 13
@@ -407,6 +408,30 @@ def test_loading_same_month_three_times_is_idempotent(tmp_path, sample_dir):
     assert month_rows(conn, "2023-02-01") == february
     total = conn.execute("SELECT count(*), count(DISTINCT trip_id) FROM raw_taxis.trips").fetchone()
     assert total[0] == total[1] == len(february) + reports[0].rows_loaded
+
+
+def test_text_trip_ids_of_an_older_warehouse_are_converted_on_load(tmp_path, sample_dir):
+    # Warehouses written before trip ids were numbers hold 'YYYY-MM-01/0000123': the next load
+    # converts them in place, to the same ids the loader now writes.
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    load_trips_month(conn, sample_dir / trips_file_name("2023-02"), "2023-02")
+    numeric = conn.execute("SELECT trip_id FROM raw_taxis.trips ORDER BY trip_id").fetchall()
+    conn.execute(
+        "ALTER TABLE raw_taxis.trips ALTER trip_id SET DATA TYPE VARCHAR USING "
+        "partition_date || '/' || lpad(CAST(trip_id % 100000000 AS VARCHAR), 7, '0')"
+    )
+    assert conn.execute("SELECT min(trip_id) FROM raw_taxis.trips").fetchone()[0].startswith("2023-02-01/00")
+
+    load_trips_month(conn, sample_dir / trips_file_name(MONTH), MONTH)
+
+    assert conn.execute(
+        "SELECT trip_id FROM raw_taxis.trips WHERE partition_date = '2023-02-01' ORDER BY trip_id"
+    ).fetchall() == numeric
+    types = dict(conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'raw_taxis' AND table_name = 'trips'"
+    ).fetchall())
+    assert types["trip_id"] == "BIGINT"
 
 
 TRIPS_SCHEMA_2024 = pa.schema(

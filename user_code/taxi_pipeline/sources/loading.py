@@ -14,8 +14,10 @@ Normalisation (2023 and 2024+ files alike): columns are matched case-insensitive
 or `Airport_fee`), ids and counts cast to INTEGER whatever their file type (int64, int32, double),
 timestamps to TIMESTAMP, amounts to DOUBLE; a missing `congestion_surcharge` / `airport_fee`
 becomes NULL; extra columns (e.g. 2025's `cbd_congestion_fee`) are ignored.
-``trip_id = partition_date || '/' || <1-based row ordinal in the file, zero-padded to 7 digits>``
-(e.g. ``2023-01-01/0000123``), so ids are stable across reloads whatever is dropped.
+``trip_id = yyyymm * 10**8 + <1-based row ordinal in the file>`` (e.g. ``20230100000123``, a BIGINT),
+so ids are stable across reloads whatever is dropped. A warehouse from before ids were numbers
+(text ids like ``2023-01-01/0000123``) is converted in place, in the same transaction, by the
+first load.
 
 Quirk policy. Each row gets the FIRST matching drop reason in this order, so the drop counts are
 disjoint and ``rows_in_file == rows_loaded + sum(dropped)`` (checked before COMMIT). ``fixed`` and
@@ -75,8 +77,10 @@ from taxi_pipeline.sources.layout import (
     RAW_ZONES_COLUMNS,
     RAW_ZONES_TABLE,
     REQUIRED_TRIP_COLUMNS,
+    TRIP_ID_ORDINAL_DIGITS,
     parse_month,
     partition_date as month_partition_date,
+    trip_id_base,
 )
 from taxi_pipeline.sources.tlc import verify_trips_file, verify_zones_file
 
@@ -289,7 +293,7 @@ def load_trips_month(conn: duckdb.DuckDBPyConnection, path: Path, month: str) ->
     counts_sql = f"SELECT {', '.join(count_exprs)} FROM ({classified}) AS c"
 
     target_exprs = {
-        "trip_id": f"{_sql_str(pdate + '/')} || printf('%07d', ordinal)",
+        "trip_id": f"CAST({trip_id_base(month)} + ordinal AS BIGINT)",
         "passenger_count": f"CASE WHEN {_VALID_PASSENGERS} THEN CAST(passenger_count_raw AS INTEGER) END",
         "rate_code_id": f"CASE WHEN {_VALID_RATE} THEN CAST(rate_code_raw AS INTEGER) END",
         "partition_date": _sql_str(pdate),
@@ -304,8 +308,15 @@ def load_trips_month(conn: duckdb.DuckDBPyConnection, path: Path, month: str) ->
     def steps(c: duckdb.DuckDBPyConnection) -> LoadReport:
         c.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
         c.execute(_table_ddl(RAW_TRIPS_TABLE, RAW_TRIPS_COLUMNS))
+        _convert_text_trip_ids(c)
         values = list(c.execute(counts_sql).fetchone())
         rows_in_file = values.pop(0)
+        if rows_in_file >= 10**TRIP_ID_ORDINAL_DIGITS:
+            raise LoadError(
+                f"{path} holds {rows_in_file} rows: trip ids allow at most "
+                f"{10**TRIP_ID_ORDINAL_DIGITS - 1} a month (real months hold 3-15 million); "
+                "nothing was loaded. Is it really one month of yellow-taxi trips?"
+            )
         dropped = {key: values.pop(0) for key, _ in DROP_RULES}
         fixed = {key: values.pop(0) for key, _ in FIX_RULES}
         kept = {key: values.pop(0) for key, _ in KEEP_RULES}
@@ -339,6 +350,24 @@ def load_trips_month(conn: duckdb.DuckDBPyConnection, path: Path, month: str) ->
             f"Loading {path} into {RAW_TRIPS_TABLE} for {month} failed and was rolled back "
             f"(earlier loads are untouched): {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _convert_text_trip_ids(conn: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses written before trip ids were numbers hold text ids 'YYYY-MM-01/0000123':
+    convert them in place (same value scheme) so old and new months share one key type."""
+    schema, table = RAW_TRIPS_TABLE.split(".")
+    [(column_type,)] = conn.execute(
+        "SELECT data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? AND column_name = 'trip_id'",
+        [schema, table],
+    ).fetchall()
+    if column_type == "BIGINT":
+        return
+    conn.execute(
+        f"ALTER TABLE {RAW_TRIPS_TABLE} ALTER trip_id SET DATA TYPE BIGINT USING "
+        f"CAST(strftime(CAST(partition_date AS DATE), '%Y%m') AS BIGINT) * {10**TRIP_ID_ORDINAL_DIGITS}"
+        " + CAST(split_part(trip_id, '/', 2) AS BIGINT)"
+    )
 
 
 def load_zones(
