@@ -38,7 +38,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 USER_CODE = Path(__file__).resolve().parents[1]
-DAY = "2023-01-15"  # the day partition the daily case builds: in the first month, loaded in both
+DAY = "2023-01-15"
+CASES = ("load", "dbt", "daily", "definitions")  # the day partition the daily case builds: in the first month, loaded in both
 
 
 @dataclass
@@ -51,6 +52,8 @@ class Row:
     peak_mb: float | None
     target: str
     note: str = ""
+    # every run's report as the case printed it (JSON only), to see the spread behind a median
+    samples: dict | None = None
 
     @property
     def rows_per_s(self) -> float | None:
@@ -144,6 +147,7 @@ def bench_load(args, raw: Path, work: Path, month: str) -> Row:
         "load one month (load_trips_month)", project, floor, project / floor,
         projects[0]["rows"], max(r["peak_mb"] for r in projects), "<= 1.3x",
         f"floor CREATE TABLE AS read_parquet: {max(r['peak_mb'] for r in floors):.0f} MB peak",
+        {"project": projects, "floor": floors},
     )  # fmt: skip
 
 
@@ -171,6 +175,7 @@ def bench_dbt_build(work: Path, warehouse: Path, months: list[str]) -> tuple[Row
         f"dbt build, all models and tests, {len(months)} months", project["seconds"],
         floor["seconds"], project["seconds"] / floor["seconds"], rows, project["peak_mb"],
         "<= 1.5x", f"{project['nodes']} nodes; dbt's own elapsed {project['dbt_elapsed']:.1f} s",
+        {"project": [project], "floor": [floor]},
     )  # fmt: skip
     return row, built
 
@@ -208,6 +213,7 @@ def bench_daily(args, work: Path, built_1: Path, built_n: Path, months: list[str
             f"dbt SQL alone {sql_many:.2f} s vs {sql_one:.2f} s "
             f"({sql_many / sql_one:.2f}x); full re-parse in "
             f"{sum(r['full_parse'] for r in runs['n'] + runs['1'])} of {2 * args.repeat} steps",
+            {"project": runs["n"], "floor": runs["1"]},
         )  # fmt: skip
     ]
 
@@ -238,6 +244,7 @@ def bench_daily(args, work: Path, built_1: Path, built_n: Path, months: list[str
             f"dbt process {wall:.2f} s, its SQL run directly {sql:.2f} s; floor = Python start "
             f"+ `import dbt.cli.main, dbt.adapters.duckdb`; parse skipped: "
             f"{not any(r['full_parse'] for r in overheads)}",
+            {"project": overheads, "floor": imports, "sql": floors},
         )  # fmt: skip
     )
     return rows
@@ -253,6 +260,7 @@ def bench_definitions(args) -> Row:
         "load the code location (definitions)", project, floor, project / floor, None,
         max(r["peak_mb"] for r in projects), "<= floor + 0.5 s",
         f"+{project - floor:.2f} s over `import dagster, dagster_dbt`",
+        {"project": projects, "floor": floors},
     )  # fmt: skip
 
 
@@ -293,7 +301,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each short case (median)")
     parser.add_argument("--cache", type=Path, help="where sample months are kept between runs")
     parser.add_argument("--json", type=Path, default=USER_CODE / "benchmarks" / "results.json")
+    parser.add_argument("--cases", type=lambda v: v.split(","), default=list(CASES),
+                        help=f"comma-separated subset of {','.join(CASES)}")
     args = parser.parse_args()
+    if not set(args.cases) <= set(CASES):
+        parser.error(f"--cases: choose from {','.join(CASES)}")
     if not 2 <= args.months <= 12 or args.rows < 100 or args.repeat < 1:
         parser.error("--months must be 2..12, --rows at least 100, --repeat at least 1")
     cache = args.cache or Path.home() / ".cache" / "taxi-platform" / "bench" / f"rows-{args.rows}"
@@ -312,22 +324,27 @@ def main() -> None:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="taxi-bench-") as tmp:
         work = Path(tmp)
-        print("- loading one month", flush=True)
-        rows.append(bench_load(args, raw, work, months[0]))
-        print(f"- loading 1 and {len(months)} months (set-up)", flush=True)
-        wh_1, _ = build_warehouse(raw, work, "wh-1", months[:1])
-        wh_n, loaded = build_warehouse(raw, work, "wh-n", months)
-        rows.append(Row(
-            f"set-up: zones and {len(months)} months through the loader", loaded["seconds"], None,
-            None, loaded["rows"], loaded["peak_mb"], "(information)"))  # fmt: skip
-        print(f"- dbt build over {len(months)} months, and over 1 (set-up)", flush=True)
-        build_row, built_n = bench_dbt_build(work, wh_n, months)
-        rows.append(build_row)
-        _, built_1 = bench_dbt_build(work / "one", wh_1, months[:1])
-        print("- daily_metrics day step and dbt's overhead", flush=True)
-        rows += bench_daily(args, work, built_1, built_n, months)
-        print("- code location load", flush=True)
-        rows.append(bench_definitions(args))
+        if "load" in args.cases:
+            print("- loading one month", flush=True)
+            rows.append(bench_load(args, raw, work, months[0]))
+        if {"dbt", "daily"} & set(args.cases):
+            print(f"- loading 1 and {len(months)} months (set-up)", flush=True)
+            wh_1, _ = build_warehouse(raw, work, "wh-1", months[:1])
+            wh_n, loaded = build_warehouse(raw, work, "wh-n", months)
+            rows.append(Row(
+                f"set-up: zones and {len(months)} months through the loader", loaded["seconds"],
+                None, None, loaded["rows"], loaded["peak_mb"], "(information)"))  # fmt: skip
+            print(f"- dbt build over {len(months)} months, and over 1 (set-up)", flush=True)
+            build_row, built_n = bench_dbt_build(work, wh_n, months)
+            if "dbt" in args.cases:
+                rows.append(build_row)
+            if "daily" in args.cases:
+                _, built_1 = bench_dbt_build(work / "one", wh_1, months[:1])
+                print("- daily_metrics day step and dbt's overhead", flush=True)
+                rows += bench_daily(args, work, built_1, built_n, months)
+        if "definitions" in args.cases:
+            print("- code location load", flush=True)
+            rows.append(bench_definitions(args))
 
     print()
     print_table(rows)

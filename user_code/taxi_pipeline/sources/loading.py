@@ -322,10 +322,8 @@ def load_trips_month(conn: duckdb.DuckDBPyConnection, path: Path, month: str) ->
         kept = {key: values.pop(0) for key, _ in KEEP_RULES}
         expected = rows_in_file - sum(dropped.values())
         c.execute(f"DELETE FROM {RAW_TRIPS_TABLE} WHERE partition_date = ?", [pdate])
-        c.execute(insert_sql)
-        loaded = c.execute(
-            f"SELECT count(*) FROM {RAW_TRIPS_TABLE} WHERE partition_date = ?", [pdate]
-        ).fetchone()[0]
+        # DuckDB answers an INSERT with the number of rows it wrote: no second scan needed.
+        [(loaded,)] = c.execute(insert_sql).fetchall()
         if loaded != expected:
             raise LoadError(
                 f"Loading {path} into {RAW_TRIPS_TABLE} for {month} inserted {loaded} rows but "
