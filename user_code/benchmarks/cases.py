@@ -175,6 +175,9 @@ def daily_step(day: str) -> dict:
         )
         seconds = time.perf_counter() - started
     assert result.success
+    # measured as deployed only if the row count came back (a wrong catalog fails it quietly)
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "daily_metrics"]
+    assert "dagster/row_count" in event.materialization.metadata, event.materialization.metadata
     target = next(Path(os.environ["DBT_TARGET_PATH"]).glob(f"*-{result.run_id[:7]}-*"))
     results = json.loads((target / "run_results.json").read_text())
     log = (target / "dbt.log").read_text()

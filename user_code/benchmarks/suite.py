@@ -316,11 +316,12 @@ def main() -> None:
           f"machine {machine()}", flush=True)  # fmt: skip
     raw = sample_data(cache, args.rows, months)
     # The manifest the definitions and the Dagster step load (the image bakes it at build time).
-    subprocess.run([sys.executable, "-c", "from taxi_pipeline.project import dbt_project; "
-                    "dbt_project.preparer.prepare(dbt_project)"], cwd=USER_CODE, check=True,
-                   capture_output=True, env={**os.environ, **pipeline_env(
-                       Path(tempfile.gettempdir()), Path(tempfile.gettempdir()) / "unused.duckdb",
-                       months, Path(tempfile.gettempdir()))})  # fmt: skip
+    # Its relation names carry the warehouse file's name as DuckDB catalog: "taxi", as below.
+    with tempfile.TemporaryDirectory(prefix="taxi-bench-manifest-") as tmp:
+        env = pipeline_env(Path(tmp), Path(tmp) / "taxi.duckdb", months, Path(tmp) / "target")
+        subprocess.run([sys.executable, "-c", "from taxi_pipeline.project import dbt_project; "
+                        "dbt_project.preparer.prepare(dbt_project)"], cwd=USER_CODE, check=True,
+                       capture_output=True, env={**os.environ, **env})  # fmt: skip
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="taxi-bench-") as tmp:
         work = Path(tmp)

@@ -185,3 +185,20 @@ def test_request_sensor_reports_a_bad_file_and_still_serves_the_good_ones(tmp_pa
     result = _evaluate(tmp_path)
     assert not result.run_requests
     assert "bad.json" in result.skip_reason.skip_message and cause in result.skip_reason.skip_message
+
+
+def test_dbt_resource_knows_its_dbt_version_without_starting_dbt():
+    # TaxiDbtCliResource reads the version from the installed dbt-core instead of running
+    # `dbt --version` on every step; it must be the version the dbt executable reports.
+    import re
+    import subprocess
+
+    from dagster_dbt import DbtCliResource
+
+    resource = defs.resources["dbt"]
+    assert type(resource).__name__ == "TaxiDbtCliResource"
+    reported = subprocess.run(
+        [resource.dbt_executable, "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert str(resource._cli_version) == re.search(r"(\d+\.\d+\.\d+)", reported).group(1)
+    assert str(resource._cli_version) == str(DbtCliResource._cli_version.func(resource))
