@@ -298,7 +298,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=3_000_000, help="trips per sample month")
     parser.add_argument("--months", type=int, default=12, help="months loaded (from 2023-01)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each short case (median)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each short case (median)")
     parser.add_argument("--cache", type=Path, help="where sample months are kept between runs")
     parser.add_argument("--json", type=Path, default=USER_CODE / "benchmarks" / "results.json")
     parser.add_argument("--cases", type=lambda v: v.split(","), default=list(CASES),

@@ -291,6 +291,17 @@ def test_wrong_month_file_is_rejected(tlc, good_state, sample_dir):
     check()
 
 
+def test_loading_another_month_s_file_is_refused_and_loads_nothing(tmp_path, sample_dir):
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    load_trips_month(conn, sample_dir / trips_file_name(MONTH), MONTH)
+    before = month_rows(conn, "2023-01-01")
+    february_as_january = tmp_path / trips_file_name(MONTH)
+    february_as_january.write_bytes((sample_dir / trips_file_name("2023-02")).read_bytes())
+    with pytest.raises(LoadError, match="not the 2023-01 trips file: only 0 of its"):
+        load_trips_month(conn, february_as_january, MONTH)
+    assert month_rows(conn, "2023-01-01") == before
+
+
 def test_verify_functions_name_file_and_cause(tmp_path, sample_dir):
     verify_trips_file(sample_dir / trips_file_name(MONTH), MONTH)
     verify_zones_file(sample_dir / ZONES_FILE_NAME)

@@ -82,7 +82,7 @@ from taxi_pipeline.sources.layout import (
     partition_date as month_partition_date,
     trip_id_base,
 )
-from taxi_pipeline.sources.tlc import verify_trips_file, verify_zones_file
+from taxi_pipeline.sources.tlc import MIN_SHARE_IN_MONTH, verify_trips_file, verify_zones_file
 
 MAX_ZONE_ID = 265
 MAX_TRIP_DISTANCE_MILES = 500
@@ -282,7 +282,9 @@ def load_trips_month(conn: duckdb.DuckDBPyConnection, path: Path, month: str) ->
     """Replace `month` in raw_taxis.trips with the rows of `path` (see the module docstring)."""
     path = Path(path)
     pdate = month_partition_date(month)
-    verify_trips_file(path, month)  # InvalidFileError naming the file and the cause
+    # InvalidFileError naming the file and the cause; the share of pickups inside the month is
+    # checked below, from the same pass that counts the quirks
+    verify_trips_file(path, month, check_pickups=False)
     classified = _classified_sql(_source_select(conn, path), month)
 
     count_exprs = ["count(*)"]
@@ -311,15 +313,22 @@ def load_trips_month(conn: duckdb.DuckDBPyConnection, path: Path, month: str) ->
         _convert_text_trip_ids(c)
         values = list(c.execute(counts_sql).fetchone())
         rows_in_file = values.pop(0)
+        dropped = {key: values.pop(0) for key, _ in DROP_RULES}
+        fixed = {key: values.pop(0) for key, _ in FIX_RULES}
+        kept = {key: values.pop(0) for key, _ in KEEP_RULES}
+        in_month = rows_in_file - dropped["missing_timestamp"] - dropped["pickup_outside_month"]
+        if in_month < MIN_SHARE_IN_MONTH * rows_in_file:
+            raise LoadError(
+                f"Trips file {path} is not the {month} trips file: only {in_month} of its "
+                f"{rows_in_file} pickups fall in {month}; nothing was loaded. Fix: delete it and "
+                f"fetch it again (materialize taxi_trips_file for {month})."
+            )
         if rows_in_file >= 10**TRIP_ID_ORDINAL_DIGITS:
             raise LoadError(
                 f"{path} holds {rows_in_file} rows: trip ids allow at most "
                 f"{10**TRIP_ID_ORDINAL_DIGITS - 1} a month (real months hold 3-15 million); "
                 "nothing was loaded. Is it really one month of yellow-taxi trips?"
             )
-        dropped = {key: values.pop(0) for key, _ in DROP_RULES}
-        fixed = {key: values.pop(0) for key, _ in FIX_RULES}
-        kept = {key: values.pop(0) for key, _ in KEEP_RULES}
         expected = rows_in_file - sum(dropped.values())
         c.execute(f"DELETE FROM {RAW_TRIPS_TABLE} WHERE partition_date = ?", [pdate])
         # DuckDB answers an INSERT with the number of rows it wrote: no second scan needed.
