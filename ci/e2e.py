@@ -385,8 +385,11 @@ def phase_compute_logs(ctx: Context) -> None:
 
 def phase_run_monitoring(ctx: Context) -> None:
     """Kill a run's container: run monitoring must mark the run failed (not leave it STARTED)."""
-    run_id = ctx.api.launch_assets("taxi_pipeline", ["taxi_zones_file"], {"e2e": "killed"})
-    run = ctx.api.wait_for_run(run_id, {"STARTED", "SUCCESS", "FAILURE"}, timeout=300)
+    # A dbt model: the longest single step with nothing upstream to wait for (adapter set-up and
+    # a dbt process, several seconds). Since runs execute in one process, a file step can go
+    # from STARTED to SUCCESS between two polls, leaving nothing to kill.
+    run_id = ctx.api.launch_assets("taxi_pipeline", ["stg_zones"], {"e2e": "killed"})
+    run = ctx.api.wait_for_run(run_id, {"STARTED", "SUCCESS", "FAILURE"}, timeout=300, poll=0.5)
     container_id = tags_of(run).get("docker/container_id")
     if run["status"] != "STARTED" or not container_id:
         raise PhaseFailure(f"run {run_id} is {run['status']} before it could be killed", ["daemon"])
