@@ -19,7 +19,7 @@ from dagster_duckdb import DuckDBResource
 
 from taxi_pipeline.project import dbt_project
 from taxi_pipeline.settings import Settings, export_for_dbt
-from taxi_pipeline.sources import layout
+from taxi_pipeline.sources import layout, sample, tlc
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 """Every step that opens the DuckDB warehouse takes a slot of this pool. DuckDB allows one
@@ -54,10 +54,6 @@ class TaxiDataSource(dg.ConfigurableResource):
         return Path(self.raw_dir) / layout.ZONES_FILE_NAME
 
     def fetch_trips(self, month: str, log: logging.Logger) -> Path:
-        # Imported here, not at the top: numpy (sample) and requests (tlc) are only needed by the
-        # steps that fetch, not by every process that loads the code location.
-        from taxi_pipeline.sources import sample, tlc
-
         raw_dir = Path(self.raw_dir)
         raw_dir.mkdir(parents=True, exist_ok=True)
         if self.source == "sample":
@@ -65,8 +61,6 @@ class TaxiDataSource(dg.ConfigurableResource):
         return tlc.download_trips(month, raw_dir, self.tlc_base_url, on_retry=_log_retry(log))
 
     def fetch_zones(self, log: logging.Logger) -> Path:
-        from taxi_pipeline.sources import sample, tlc
-
         raw_dir = Path(self.raw_dir)
         raw_dir.mkdir(parents=True, exist_ok=True)
         if self.source == "sample":
