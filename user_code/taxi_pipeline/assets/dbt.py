@@ -12,6 +12,7 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt.core.dbt_cli_invocation import PARTIAL_PARSE_FILE_NAME
 
 from taxi_pipeline.automation import keep_fresh
 from taxi_pipeline.partitions import daily_partition
@@ -59,9 +60,6 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[st
         _keep_parse_state(invocation.target_path)
 
 
-PARTIAL_PARSE_FILE = "partial_parse.msgpack"
-
-
 def _keep_parse_state(invocation_target: Path) -> None:
     """Hand this invocation's parse state on to the next dbt step.
 
@@ -72,11 +70,11 @@ def _keep_parse_state(invocation_target: Path) -> None:
     current in long-lived processes (`dagster dev`, tests) and within a run. Atomic: a step that
     starts meanwhile reads the old file or the new one, never half of one.
     """
-    produced = invocation_target / PARTIAL_PARSE_FILE
+    produced = invocation_target / PARTIAL_PARSE_FILE_NAME
     if not produced.exists():
         return
-    shared = invocation_target.parent / PARTIAL_PARSE_FILE
-    staging = shared.with_name(f".{PARTIAL_PARSE_FILE}.{os.getpid()}")
+    shared = invocation_target.parent / PARTIAL_PARSE_FILE_NAME
+    staging = shared.with_name(f".{PARTIAL_PARSE_FILE_NAME}.{os.getpid()}")
     shutil.copyfile(produced, staging)
     os.replace(staging, shared)
 
