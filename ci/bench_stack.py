@@ -46,15 +46,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from e2e import (  # noqa: E402
-    ARTIFACTS, _interrupted, dump_logs, e2e_env, fail_on_failed_runs, git_revision,
-    phase_build, phase_pause_automation, read_env_file)
-from e2elib import expected  # noqa: E402
-from e2elib.bench import ChartLoop, MemorySampler, chart_value  # noqa: E402
-from e2elib.compose import REPO_ROOT, EventRecorder, Stack, new_project_name  # noqa: E402
-from e2elib.dagster_api import DagsterApi, partitions_by_assets, tags_of, unfilled_assets  # noqa: E402
-from e2elib.timing import PhaseFailure  # noqa: E402
-from make_env import render_env  # noqa: E402
+from e2e import (
+    ARTIFACTS,
+    _interrupted,
+    dump_logs,
+    e2e_env,
+    fail_on_failed_runs,
+    git_revision,
+    phase_build,
+    phase_pause_automation,
+    read_env_file,
+)
+from make_env import render_env
+
+from e2elib import expected
+from e2elib.bench import ChartLoop, MemorySampler, chart_value
+from e2elib.compose import REPO_ROOT, EventRecorder, Stack, new_project_name
+from e2elib.dagster_api import DagsterApi, partitions_by_assets, tags_of, unfilled_assets
+from e2elib.timing import PhaseFailure
 
 MONTHLY = {"taxi_trips_file", "taxi_trips"}
 # backfill 2 rewrites the heaviest warehouse model (one run over every day) and publishes it again
@@ -87,7 +96,9 @@ def loaded_trips(api: DagsterApi, months: list[str]) -> int | None:
     mats = api.query(ROWS_QUERY, {"key": {"path": ["taxi_trips"]}})["assetOrError"]
     latest: dict[str, tuple[float, int]] = {}
     for mat in mats.get("assetMaterializations", []):
-        rows = [e.get("intValue") for e in mat["metadataEntries"] if e["label"] == "dagster/row_count"]
+        rows = [
+            e.get("intValue") for e in mat["metadataEntries"] if e["label"] == "dagster/row_count"
+        ]
         if mat["partition"] in months and rows and rows[0] is not None:
             ts = float(mat["timestamp"])
             if mat["partition"] not in latest or ts > latest[mat["partition"]][0]:
@@ -119,17 +130,26 @@ class Bench:
         self.args = args
         self.env_file = workdir / "bench.env"
         example = (REPO_ROOT / ".env.example").read_text()
-        overrides = e2e_env(Namespace(trips_per_month=args.trips_per_month, start_month="2023-01",
-                                      end_month="2023-03", tag=args.tag), example)
+        overrides = e2e_env(
+            Namespace(
+                trips_per_month=args.trips_per_month,
+                start_month="2023-01",
+                end_month="2023-03",
+                tag=args.tag,
+            ),
+            example,
+        )
         self.env_file.write_text(render_env(example, overrides)[0])
         self.env_file.chmod(0o600)
         self.env = read_env_file(self.env_file)
         self.project = new_project_name()
         self.stack = Stack.create(self.project, self.env_file)
         self.api = DagsterApi(f"http://127.0.0.1:{self.env['DAGSTER_WEBSERVER_PORT']}")
-        self.superset = (f"http://127.0.0.1:{self.env['SUPERSET_PORT']}",
-                         self.env.get("SUPERSET_ADMIN_USERNAME", "admin"),
-                         self.env["SUPERSET_ADMIN_PASSWORD"])
+        self.superset = (
+            f"http://127.0.0.1:{self.env['SUPERSET_PORT']}",
+            self.env.get("SUPERSET_ADMIN_USERNAME", "admin"),
+            self.env["SUPERSET_ADMIN_PASSWORD"],
+        )
         self.events = EventRecorder(self.project, workdir / "events.jsonl")
         self.memory = MemorySampler(self.project)
         self.charts: ChartLoop | None = None
@@ -138,8 +158,11 @@ class Bench:
         self.marks: dict[str, float] = {}  # seconds since `up`
         self.windows: dict[str, tuple[float, float]] = {}  # chart-latency windows (monotonic)
         self.backfills: dict[str, str] = {}  # window name -> backfill id
-        self.result: dict = {"project": self.project, "tag": args.tag,
-                             "trips_per_month": args.trips_per_month}
+        self.result: dict = {
+            "project": self.project,
+            "tag": args.tag,
+            "trips_per_month": args.trips_per_month,
+        }
 
     def since_up(self) -> float:
         return time.monotonic() - self.t0
@@ -184,18 +207,21 @@ class Bench:
                     self.mark(f"{label}: Superset shows all {expected_trips} trips")
                     self.result[f"{label}: trips shown"] = expected_trips
             if time.monotonic() > deadline:
-                raise PhaseFailure(f"{label}: not done after {timeout:.0f}s (every asset "
-                                   f"materialized: {filled}; expected trips {expected_trips}, "
-                                   f"Superset shows {chart_value(*self.superset, TOTAL_CHART)})",
-                                   ["daemon", "user_code", "superset"])
+                raise PhaseFailure(
+                    f"{label}: not done after {timeout:.0f}s (every asset "
+                    f"materialized: {filled}; expected trips {expected_trips}, "
+                    f"Superset shows {chart_value(*self.superset, TOTAL_CHART)})",
+                    ["daemon", "user_code", "superset"],
+                )
             if not (filled and visible):
                 time.sleep(5)
 
     # 4. backfills through GraphQL while every chart is queried in a loop
     def extend_range(self, end_month: str) -> None:
         phase_pause_automation(self)  # the backfill is then the only writer
-        text = re.sub(r"(?m)^TAXI_END_MONTH=.*$", f"TAXI_END_MONTH={end_month}",
-                      self.env_file.read_text())
+        text = re.sub(
+            r"(?m)^TAXI_END_MONTH=.*$", f"TAXI_END_MONTH={end_month}", self.env_file.read_text()
+        )
         self.env_file.write_text(text)
         start = time.monotonic()
         self.stack.up_and_wait(timeout=self.args.healthy_timeout)  # recreates the changed services
@@ -207,14 +233,18 @@ class Bench:
         """Until every service is healthy again and the webserver serves the code location."""
         while True:
             try:
-                if all(s.ready for s in self.stack.statuses().values()) and \
-                        self.api.locations()["taxi_pipeline"].load_status == "LOADED":
+                if (
+                    all(s.ready for s in self.stack.statuses().values())
+                    and self.api.locations()["taxi_pipeline"].load_status == "LOADED"
+                ):
                     return
-            except Exception:  # noqa: BLE001 - the webserver is restarting
+            except Exception:
                 pass
             if time.monotonic() > deadline:
-                raise PhaseFailure("services not healthy again after the recreate",
-                                   ["webserver", "daemon", "user_code"])
+                raise PhaseFailure(
+                    "services not healthy again after the recreate",
+                    ["webserver", "daemon", "user_code"],
+                )
             time.sleep(2)
 
     def fetch_runs(self) -> None:
@@ -224,7 +254,7 @@ class Bench:
                 result = self.api.query(RUNS_QUERY, {"limit": 1000})["runsOrError"]
                 self.runs.update({run["runId"]: run for run in result.get("results", [])})
                 return
-            except Exception as exc:  # noqa: BLE001 - the webserver may be restarting
+            except Exception as exc:
                 self.result["runs_error"] = str(exc)
                 time.sleep(5)
 
@@ -234,12 +264,14 @@ class Bench:
         self.backfills[name] = backfill_id
         self.windows[name] = (start, float("inf"))  # closed below; left open if interrupted
         self.mark(f"{name}: launched {backfill_id} over {len(selection)} assets")
-        backfill = self.api.wait_for_backfill(backfill_id, timeout=self.args.backfill_timeout,
-                                              poll=10)
+        backfill = self.api.wait_for_backfill(
+            backfill_id, timeout=self.args.backfill_timeout, poll=10
+        )
         fail_on_failed_runs(self, backfill["runs"], f"{name} {backfill_id}")
         if backfill["status"] != "COMPLETED_SUCCESS":
-            raise PhaseFailure(f"{name} ended {backfill['status']}: {backfill.get('error')}",
-                               ["daemon"])
+            raise PhaseFailure(
+                f"{name} ended {backfill['status']}: {backfill.get('error')}", ["daemon"]
+            )
         self.api.wait_until_idle(timeout=600)
         self.windows[name] = (start, time.monotonic())
         self.mark(f"{name}: {len(backfill['runs'])} runs succeeded")
@@ -257,8 +289,10 @@ class Bench:
         self.backfill("backfill 1 (the 9 new months)", extend_selection(assets, "2023-04-01"))
         self.wait_visible(months_between("2023-01", "2023-12"), "12 months", 600)
         if not self.args.no_second_backfill:
-            self.backfill("backfill 2 (daily_metrics over 12 months, publish)",
-                          partitions_by_assets({k: assets[k] for k in REWRITE}))
+            self.backfill(
+                "backfill 2 (daily_metrics over 12 months, publish)",
+                partitions_by_assets({k: assets[k] for k in REWRITE}),
+            )
 
     # --- report --------------------------------------------------------------------------------
     def report(self) -> dict:
@@ -275,33 +309,49 @@ class Bench:
             first_step = min((s["startTime"] for s in steps), default=None)
             mem = memory.get(run["runId"])
             partition = tags.get("dagster/partition") or "..".join(
-                filter(None, [tags.get("dagster/asset_partition_range_start"),
-                              tags.get("dagster/asset_partition_range_end")]))
-            rows.append({
-                "run": run["runId"][:8], "job": run["jobName"], "status": run["status"],
-                "phase": by_backfill.get(tags.get("dagster/backfill"), "automation"),
-                "assets": ",".join("/".join(a["path"]) for a in run.get("assetSelection") or []),
-                "partition": partition,
-                "created_s": round(run["creationTime"] - self.t0_wall, 1),
-                "queued_s": _diff(run.get("startTime"), run["creationTime"]),
-                "to_first_step_s": _diff(first_step, run.get("startTime")),
-                "duration_s": _diff(run.get("endTime"), run.get("startTime")),
-                "peak_mb": mem and round(mem.peak_bytes / 2**20),
-                "max_rss_mb": mem and round(mem.max_rss_bytes / 2**20),
-                "limit_mb": mem and round(mem.limit_bytes / 2**20),
-                "oom_kills": mem and mem.oom_kills,
-            })
+                filter(
+                    None,
+                    [
+                        tags.get("dagster/asset_partition_range_start"),
+                        tags.get("dagster/asset_partition_range_end"),
+                    ],
+                )
+            )
+            rows.append(
+                {
+                    "run": run["runId"][:8],
+                    "job": run["jobName"],
+                    "status": run["status"],
+                    "phase": by_backfill.get(tags.get("dagster/backfill"), "automation"),
+                    "assets": ",".join(
+                        "/".join(a["path"]) for a in run.get("assetSelection") or []
+                    ),
+                    "partition": partition,
+                    "created_s": round(run["creationTime"] - self.t0_wall, 1),
+                    "queued_s": _diff(run.get("startTime"), run["creationTime"]),
+                    "to_first_step_s": _diff(first_step, run.get("startTime")),
+                    "duration_s": _diff(run.get("endTime"), run.get("startTime")),
+                    "peak_mb": mem and round(mem.peak_bytes / 2**20),
+                    "max_rss_mb": mem and round(mem.max_rss_bytes / 2**20),
+                    "limit_mb": mem and round(mem.limit_bytes / 2**20),
+                    "oom_kills": mem and mem.oom_kills,
+                }
+            )
         result["runs"] = rows
         result["memory_source"] = sorted({c.source for c in self.memory.containers.values()})
         result["duckdb_in_run_container"] = self.memory.duckdb_probe
-        result["oom_events"] = [e for e in self.events.events()
-                                if (e.get("Action") or e.get("status")) == "oom"]
+        result["oom_events"] = [
+            e for e in self.events.events() if (e.get("Action") or e.get("status")) == "oom"
+        ]
         if self.charts:
-            result["chart_latency"] = {name: self.charts.stats(*window)
-                                       for name, window in self.windows.items()}
+            result["chart_latency"] = {
+                name: self.charts.stats(*window) for name, window in self.windows.items()
+            }
             result["chart_latency"]["all"] = self.charts.stats()
-        result["load_average"] = [{"at": time.strftime("%H:%M:%S", time.localtime(t)),
-                                   "1m_5m_15m": list(load)} for t, load in self.memory.load]
+        result["load_average"] = [
+            {"at": time.strftime("%H:%M:%S", time.localtime(t)), "1m_5m_15m": list(load)}
+            for t, load in self.memory.load
+        ]
         return result
 
 
@@ -311,27 +361,45 @@ def _diff(end, start):
 
 def print_table(result: dict) -> None:
     marks = result.get("seconds_since_up", {})
-    print("\n== the stack at real size: "
-          f"{result['trips_per_month']} trips/month, tag {result['tag']} ==")
+    print(
+        "\n== the stack at real size: "
+        f"{result['trips_per_month']} trips/month, tag {result['tag']} =="
+    )
     for name, seconds in marks.items():
         print(f"  {seconds:8.1f}s after up  {name}")
     runs = result.get("runs", [])
     if runs:
-        cols = ["run", "phase", "assets", "partition", "status", "queued_s", "to_first_step_s",
-                "duration_s", "peak_mb", "max_rss_mb", "limit_mb", "oom_kills"]
+        cols = [
+            "run",
+            "phase",
+            "assets",
+            "partition",
+            "status",
+            "queued_s",
+            "to_first_step_s",
+            "duration_s",
+            "peak_mb",
+            "max_rss_mb",
+            "limit_mb",
+            "oom_kills",
+        ]
         widths = {c: max(len(c), *(len(str(r.get(c))) for r in runs)) for c in cols}
         widths["phase"] = min(widths["phase"], 12)
         widths["assets"] = min(widths["assets"], 34)
         print("\n" + "  ".join(c.ljust(widths[c]) for c in cols))
         for r in runs:
-            print("  ".join(str(r.get(c))[:widths[c]].ljust(widths[c]) for c in cols))
+            print("  ".join(str(r.get(c))[: widths[c]].ljust(widths[c]) for c in cols))
     for name, stats in (result.get("chart_latency") or {}).items():
-        print(f"\n  charts, {name}: {stats.get('queries')} queries over {stats.get('charts')} "
-              f"charts, {stats.get('failures')} failed; p50 {stats.get('p50_ms')} ms, "
-              f"p95 {stats.get('p95_ms')} ms, max {stats.get('max_ms')} ms")
-    print(f"\n  memory read from {result.get('memory_source')}; OOM events: "
-          f"{len(result.get('oom_events', []))}; DuckDB in a run container: "
-          f"{result.get('duckdb_in_run_container')}")
+        print(
+            f"\n  charts, {name}: {stats.get('queries')} queries over {stats.get('charts')} "
+            f"charts, {stats.get('failures')} failed; p50 {stats.get('p50_ms')} ms, "
+            f"p95 {stats.get('p95_ms')} ms, max {stats.get('max_ms')} ms"
+        )
+    print(
+        f"\n  memory read from {result.get('memory_source')}; OOM events: "
+        f"{len(result.get('oom_events', []))}; DuckDB in a run container: "
+        f"{result.get('duckdb_in_run_container')}"
+    )
     if result.get("load_average"):
         peak = max(result["load_average"], key=lambda x: x["1m_5m_15m"][0])
         print(f"  load average (1 min) peaked at {peak['1m_5m_15m'][0]:.2f} ({peak['at']})")
@@ -369,7 +437,7 @@ def main(argv=None) -> int:
         bench.result["error"] = str(failure)
         print(f"\nFAILED: {failure}", file=sys.stderr)
         dump_logs(bench.stack, failure.services)
-    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001
+    except (Exception, KeyboardInterrupt) as exc:
         status = 1
         bench.result["error"] = repr(exc)
         traceback.print_exc()
@@ -379,14 +447,17 @@ def main(argv=None) -> int:
         bench.memory.stop()
         bench.events.stop()
         result = bench.report()
-        failed_queries = sum(s.get("failures", 0) for n, s in result.get("chart_latency", {}).items()
-                             if n == "all")
+        failed_queries = sum(
+            s.get("failures", 0) for n, s in result.get("chart_latency", {}).items() if n == "all"
+        )
         if failed_queries:
             status = 1
         result["status"] = "ok" if status == 0 else "failed"
         if args.keep:
-            print(f"\n--keep: stack {bench.project} left running; remove it with\n  docker compose "
-                  f"-p {bench.project} --env-file {bench.env_file} down -v")
+            print(
+                f"\n--keep: stack {bench.project} left running; remove it with\n  docker compose "
+                f"-p {bench.project} --env-file {bench.env_file} down -v"
+            )
         else:
             bench.stack.down()
             shutil.rmtree(workdir, ignore_errors=True)

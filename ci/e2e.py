@@ -43,16 +43,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from e2elib import expected  # noqa: E402
-from e2elib.compose import (  # noqa: E402
-    REPO_ROOT, EventRecorder, Stack, container_lifecycles, docker, free_port, new_project_name,
-    remove_stale_projects)
-from e2elib.dagster_api import (  # noqa: E402
-    DagsterApi, GraphQLError, partitions_by_assets, run_failure_messages, tags_of, unfilled_assets)
-from e2elib.inspect_image import DEFINITIONS_SCRIPT, WAREHOUSE_SCRIPT, run_in_image  # noqa: E402
-from e2elib.timing import PhaseFailure, PhaseTimer  # noqa: E402
-from e2elib.superset_phases import phase_superset_checks, phase_superset_load_start  # noqa: E402
-from make_env import render_env  # noqa: E402
+from make_env import render_env
+
+from e2elib import expected
+from e2elib.compose import (
+    REPO_ROOT,
+    EventRecorder,
+    Stack,
+    container_lifecycles,
+    docker,
+    free_port,
+    new_project_name,
+    remove_stale_projects,
+)
+from e2elib.dagster_api import (
+    DagsterApi,
+    partitions_by_assets,
+    run_failure_messages,
+    tags_of,
+    unfilled_assets,
+)
+from e2elib.inspect_image import DEFINITIONS_SCRIPT, WAREHOUSE_SCRIPT, run_in_image
+from e2elib.superset_phases import phase_superset_checks, phase_superset_load_start
+from e2elib.timing import PhaseFailure, PhaseTimer
 
 ARTIFACTS = REPO_ROOT / "ci" / "artifacts"
 
@@ -88,12 +101,21 @@ def days_in(months: list[str]) -> int:
 
 def git_revision() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT,
-                             capture_output=True, text=True, check=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (subprocess.CalledProcessError, FileNotFoundError):
         return "dev"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                           cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     return f"{rev}-dirty" if dirty else rev
 
 
@@ -129,12 +151,14 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 # --- phases --------------------------------------------------------------------------------------
 
+
 def phase_build(ctx: Context) -> None:
     if ctx.args.skip_build:
         print(f"  skipped (--skip-build): using tag {ctx.args.tag}")
         return
-    result = subprocess.run([str(REPO_ROOT / "ci" / "build-images.sh"), "--tag", ctx.args.tag],
-                            cwd=REPO_ROOT)
+    result = subprocess.run(
+        [str(REPO_ROOT / "ci" / "build-images.sh"), "--tag", ctx.args.tag], cwd=REPO_ROOT
+    )
     if result.returncode != 0:
         raise PhaseFailure(f"ci/build-images.sh failed ({result.returncode})")
 
@@ -143,19 +167,20 @@ def phase_up(ctx: Context) -> None:
     ctx.events.start()
     ready = ctx.stack.up_and_wait(timeout=ctx.args.healthy_timeout)
     ctx.reports["healthy_after_seconds"] = ready
-    print(f"  all services healthy after {max(ready.values()):.1f}s "
-          f"(webserver on {ctx.api.url})")
+    print(f"  all services healthy after {max(ready.values()):.1f}s (webserver on {ctx.api.url})")
 
 
 def phase_definitions(ctx: Context) -> None:
     locations = ctx.api.locations()
     if list(locations) != ["taxi_pipeline"]:
-        raise PhaseFailure(f"expected the one code location taxi_pipeline, got {list(locations)}",
-                           ["webserver"])
+        raise PhaseFailure(
+            f"expected the one code location taxi_pipeline, got {list(locations)}", ["webserver"]
+        )
     location = locations["taxi_pipeline"]
     if location.error or location.load_status != "LOADED":
-        raise PhaseFailure(f"code location not loaded ({location.load_status}):\n{location.error}",
-                           ["user_code"])
+        raise PhaseFailure(
+            f"code location not loaded ({location.load_status}):\n{location.error}", ["user_code"]
+        )
     declared = run_in_image(ctx.user_code_image, DEFINITIONS_SCRIPT, env_file=str(ctx.env_file))
     served = {
         "assets": set(location.assets),
@@ -167,10 +192,16 @@ def phase_definitions(ctx: Context) -> None:
     problems = []
     for kind, names in served.items():
         if names != set(declared[kind]):
-            problems.append(f"{kind}: served but not declared {sorted(names - set(declared[kind]))},"
-                            f" declared but not served {sorted(set(declared[kind]) - names)}")
-    for kind, wanted in (("assets", expected.ASSETS), ("jobs", expected.JOBS),
-                         ("schedules", expected.SCHEDULES), ("sensors", expected.SENSORS)):
+            problems.append(
+                f"{kind}: served but not declared {sorted(names - set(declared[kind]))},"
+                f" declared but not served {sorted(set(declared[kind]) - names)}"
+            )
+    for kind, wanted in (
+        ("assets", expected.ASSETS),
+        ("jobs", expected.JOBS),
+        ("schedules", expected.SCHEDULES),
+        ("sensors", expected.SENSORS),
+    ):
         if not wanted <= served[kind]:
             problems.append(f"{kind} missing: {sorted(wanted - served[kind])}")
     for model in sorted(expected.DBT_MODELS):
@@ -178,8 +209,10 @@ def phase_definitions(ctx: Context) -> None:
             problems.append(f"dbt model {model} has no asset checks (dbt tests)")
     for key in sorted(expected.WAREHOUSE_ASSETS & set(location.assets)):
         if expected.WAREHOUSE_POOL not in location.assets[key].pools:
-            problems.append(f"{key} is not in pool {expected.WAREHOUSE_POOL} "
-                            f"(pools: {location.assets[key].pools})")
+            problems.append(
+                f"{key} is not in pool {expected.WAREHOUSE_POOL} "
+                f"(pools: {location.assets[key].pools})"
+            )
     monthly = location.assets.get("taxi_trips")
     if monthly and monthly.partition_keys != ctx.months:
         problems.append(f"taxi_trips partitions {monthly.partition_keys} != {ctx.months}")
@@ -190,16 +223,21 @@ def phase_definitions(ctx: Context) -> None:
     pools = instance["poolConfig"]
     if pools["poolGranularity"] != "op" or pools["defaultPoolLimit"] != 1:
         problems.append(f"pool config {pools}, expected op granularity and default limit 1")
-    unhealthy = [d["daemonType"] for d in instance["daemonHealth"]["allDaemonStatuses"]
-                 if d["required"] and not d["healthy"]]
+    unhealthy = [
+        d["daemonType"]
+        for d in instance["daemonHealth"]["allDaemonStatuses"]
+        if d["required"] and not d["healthy"]
+    ]
     if unhealthy:
         problems.append(f"unhealthy daemons: {unhealthy}")
     if problems:
         raise PhaseFailure("definitions:\n  " + "\n  ".join(problems), ["user_code", "webserver"])
-    print(f"  {len(served['assets'])} assets, {len(served['checks'])} checks, "
-          f"{len(served['jobs'])} jobs, {len(served['schedules'])} schedules, "
-          f"{len(served['sensors'])} sensors; run launcher {instance['runLauncher']['name']}, "
-          f"max {instance['runQueueConfig']['maxConcurrentRuns']} runs")
+    print(
+        f"  {len(served['assets'])} assets, {len(served['checks'])} checks, "
+        f"{len(served['jobs'])} jobs, {len(served['schedules'])} schedules, "
+        f"{len(served['sensors'])} sensors; run launcher {instance['runLauncher']['name']}, "
+        f"max {instance['runQueueConfig']['maxConcurrentRuns']} runs"
+    )
     ctx.reports["location"] = location
 
 
@@ -210,10 +248,13 @@ def fail_on_failed_runs(ctx: Context, runs: list[dict], what: str) -> None:
     details = []
     for run in failed[:5]:
         messages = run_failure_messages(ctx.api.run_events(run["runId"]))
-        details.append(f"run {run['runId']} ({run['jobName']}, {tags_of(run).get('dagster/partition', '-')}):"
-                       f" {run['status']}\n    " + "\n    ".join(m[:1500] for m in messages[:5]))
-    raise PhaseFailure(f"{what}: {len(failed)} run(s) failed\n" + "\n".join(details),
-                       ["daemon", "user_code"])
+        details.append(
+            f"run {run['runId']} ({run['jobName']}, {tags_of(run).get('dagster/partition', '-')}):"
+            f" {run['status']}\n    " + "\n    ".join(m[:1500] for m in messages[:5])
+        )
+    raise PhaseFailure(
+        f"{what}: {len(failed)} run(s) failed\n" + "\n".join(details), ["daemon", "user_code"]
+    )
 
 
 def phase_autofill(ctx: Context) -> None:
@@ -229,15 +270,19 @@ def phase_autofill(ctx: Context) -> None:
             raise PhaseFailure(
                 f"the daemon launched no run in {ctx.args.first_run_timeout:.0f}s although "
                 f"{sorted(missing)} are missing: the automation conditions and schedules requested "
-                f"nothing (see the automation_sensor ticks in the UI)", ["daemon"])
+                f"nothing (see the automation_sensor ticks in the UI)",
+                ["daemon"],
+            )
         if missing != last:
             print(f"  {time.monotonic() - start:5.0f}s missing: {missing or 'nothing'}", flush=True)
             last = missing
         if not missing:
             break
         if time.monotonic() > deadline:
-            raise PhaseFailure(f"range not filled after {ctx.args.fill_timeout}s: {missing}",
-                               ["daemon", "user_code"])
+            raise PhaseFailure(
+                f"range not filled after {ctx.args.fill_timeout}s: {missing}",
+                ["daemon", "user_code"],
+            )
         time.sleep(5)
     ctx.api.wait_until_idle(timeout=ctx.args.fill_timeout)
     runs = ctx.api.runs()
@@ -270,8 +315,11 @@ def phase_backfill(ctx: Context) -> None:
     backfill = ctx.api.wait_for_backfill(backfill_id, timeout=ctx.args.backfill_timeout)
     fail_on_failed_runs(ctx, backfill["runs"], f"backfill {backfill_id}")
     if backfill["status"] != "COMPLETED_SUCCESS" or not backfill["runs"]:
-        raise PhaseFailure(f"backfill {backfill_id} ended {backfill['status']} with "
-                           f"{len(backfill['runs'])} runs: {backfill.get('error')}", ["daemon"])
+        raise PhaseFailure(
+            f"backfill {backfill_id} ended {backfill['status']} with "
+            f"{len(backfill['runs'])} runs: {backfill.get('error')}",
+            ["daemon"],
+        )
     ctx.api.wait_until_idle(timeout=300)
     ctx.reports["backfill_seconds"] = time.monotonic() - start
     ctx.reports["backfill_runs"] = len(backfill["runs"])
@@ -300,8 +348,10 @@ def phase_run_containers(ctx: Context) -> None:
             problems.append(f"container {container_id[:12]} is labelled run {life.run_id}")
         for action in ("create", "start", "die", "destroy"):
             if action not in life.actions:
-                problems.append(f"container {container_id[:12]} of run {run['runId']}: no "
-                                f"'{action}' event (saw {life.actions})")
+                problems.append(
+                    f"container {container_id[:12]} of run {run['runId']}: no "
+                    f"'{action}' event (saw {life.actions})"
+                )
         if docker("container", "inspect", container_id, check=False).returncode == 0:
             problems.append(f"container {container_id[:12]} of run {run['runId']} still exists")
     leftovers = ctx.stack.run_containers()
@@ -309,15 +359,21 @@ def phase_run_containers(ctx: Context) -> None:
         problems.append(f"run containers left behind: {leftovers}")
     if problems:
         raise PhaseFailure("run containers:\n  " + "\n  ".join(problems[:20]), ["daemon"])
-    print(f"  {len(runs)} runs, {len(seen)} distinct containers, all created, started, exited "
-          f"and removed")
+    print(
+        f"  {len(runs)} runs, {len(seen)} distinct containers, all created, started, exited "
+        f"and removed"
+    )
 
 
 def warehouse_report(ctx: Context) -> dict:
-    return run_in_image(ctx.user_code_image, WAREHOUSE_SCRIPT, volumes={
-        ctx.stack.volume("taxi-data"): "/data",
-        ctx.stack.volume("taxi-published"): "/published",
-    })
+    return run_in_image(
+        ctx.user_code_image,
+        WAREHOUSE_SCRIPT,
+        volumes={
+            ctx.stack.volume("taxi-data"): "/data",
+            ctx.stack.volume("taxi-published"): "/published",
+        },
+    )
 
 
 def phase_warehouse(ctx: Context) -> None:
@@ -336,14 +392,19 @@ def phase_warehouse(ctx: Context) -> None:
     if report["stg_trips"] <= 0:
         problems.append("stg_trips is empty")
     if report["location_metrics_trips"] != report["stg_trips"]:
-        problems.append(f"location_metrics sums to {report['location_metrics_trips']} trips, "
-                        f"stg_trips has {report['stg_trips']}")
+        problems.append(
+            f"location_metrics sums to {report['location_metrics_trips']} trips, "
+            f"stg_trips has {report['stg_trips']}"
+        )
     if report["daily_metrics_days"] != days_in(ctx.months):
-        problems.append(f"daily_metrics has {report['daily_metrics_days']} days, "
-                        f"expected {days_in(ctx.months)}")
+        problems.append(
+            f"daily_metrics has {report['daily_metrics_days']} days, expected {days_in(ctx.months)}"
+        )
     if report["daily_metrics_trips"] != report["stg_trips"]:
-        problems.append(f"daily_metrics sums to {report['daily_metrics_trips']} trips, "
-                        f"stg_trips has {report['stg_trips']}")
+        problems.append(
+            f"daily_metrics sums to {report['daily_metrics_trips']} trips, "
+            f"stg_trips has {report['stg_trips']}"
+        )
     published = report["published_tables"]
     if not published:
         problems.append("no published snapshot (TAXI_PUBLISH_DIR/taxi.duckdb)")
@@ -358,11 +419,19 @@ def phase_warehouse(ctx: Context) -> None:
             problems.append(f"output {name} missing or empty: {report['outputs']}")
     before = ctx.reports.get("counts_after_fill")
     if before:
-        for key in ("trips_by_month", "zones", "stg_trips", "location_metrics_trips",
-                    "daily_metrics_days", "daily_metrics_trips"):
+        for key in (
+            "trips_by_month",
+            "zones",
+            "stg_trips",
+            "location_metrics_trips",
+            "daily_metrics_days",
+            "daily_metrics_trips",
+        ):
             if before[key] != report[key]:
-                problems.append(f"not idempotent: {key} was {before[key]} after the fill, "
-                                f"{report[key]} after the backfill")
+                problems.append(
+                    f"not idempotent: {key} was {before[key]} after the fill, "
+                    f"{report[key]} after the backfill"
+                )
     if problems:
         raise PhaseFailure("warehouse:\n  " + "\n  ".join(problems), ["user_code"])
 
@@ -376,8 +445,10 @@ def phase_compute_logs(ctx: Context) -> None:
                 logs = ctx.api.captured_logs(run["runId"], event["fileKey"])
                 text = (logs.get("stdout") or "") + (logs.get("stderr") or "")
                 if "STEP_START" in text or text.strip():
-                    print(f"  run {run['runId'][:8]} ({run['jobName']}): {len(text)} characters "
-                          f"of captured logs for {event['stepKeys']}")
+                    print(
+                        f"  run {run['runId'][:8]} ({run['jobName']}): {len(text)} characters "
+                        f"of captured logs for {event['stepKeys']}"
+                    )
                     return
                 raise PhaseFailure(f"captured logs of run {run['runId']} are empty", ["webserver"])
     raise PhaseFailure("no run with captured logs found", ["webserver"])
@@ -395,13 +466,16 @@ def phase_run_monitoring(ctx: Context) -> None:
         raise PhaseFailure(f"run {run_id} is {run['status']} before it could be killed", ["daemon"])
     docker("kill", container_id, check=False)
     killed = time.monotonic()
-    run = ctx.api.wait_for_run(run_id, {"FAILURE", "SUCCESS", "CANCELED"},
-                               timeout=ctx.args.monitoring_timeout)
+    run = ctx.api.wait_for_run(
+        run_id, {"FAILURE", "SUCCESS", "CANCELED"}, timeout=ctx.args.monitoring_timeout
+    )
     if run["status"] != "FAILURE":
         raise PhaseFailure(f"killed run {run_id} ended {run['status']}", ["daemon"])
     ctx.reports["monitoring_failed_after_seconds"] = time.monotonic() - killed
-    print(f"  killed run marked FAILURE {ctx.reports['monitoring_failed_after_seconds']:.0f}s "
-          f"after its container died")
+    print(
+        f"  killed run marked FAILURE {ctx.reports['monitoring_failed_after_seconds']:.0f}s "
+        f"after its container died"
+    )
 
 
 PHASES = [
@@ -426,16 +500,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tag", default=None, help="image tag (default: the git revision)")
     parser.add_argument("--skip-build", action="store_true", help="use already built images")
     parser.add_argument("--keep", action="store_true", help="leave the stack running at the end")
-    parser.add_argument("--only", nargs="*", default=None,
-                        help="run only these phases (by function name, e.g. phase_backfill); "
-                             "build and up always run")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        help="run only these phases (by function name, e.g. phase_backfill); "
+        "build and up always run",
+    )
     parser.add_argument("--start-month", default="2023-01")
     parser.add_argument("--end-month", default="2023-02")
     parser.add_argument("--trips-per-month", type=int, default=5000)
     parser.add_argument("--healthy-timeout", type=float, default=300)
     parser.add_argument("--fill-timeout", type=float, default=1200)
-    parser.add_argument("--first-run-timeout", type=float, default=240,
-                        help="fail the fill early when no run at all was launched by then")
+    parser.add_argument(
+        "--first-run-timeout",
+        type=float,
+        default=240,
+        help="fail the fill early when no run at all was launched by then",
+    )
     parser.add_argument("--backfill-timeout", type=float, default=1200)
     parser.add_argument("--monitoring-timeout", type=float, default=240)
     args = parser.parse_args(argv)
@@ -446,7 +528,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def dump_logs(stack: Stack, services: tuple[str, ...]) -> None:
     try:
         statuses = stack.statuses()
-    except Exception:  # noqa: BLE001 - best effort while reporting another failure
+    except Exception:
         statuses = {}
     unhealthy = tuple(name for name, status in statuses.items() if not status.ready)
     wanted = tuple(dict.fromkeys(services + unhealthy)) or tuple(statuses)
@@ -481,14 +563,24 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack.create(project, env_file)
     api = DagsterApi(f"http://127.0.0.1:{env['DAGSTER_WEBSERVER_PORT']}")
     user_code_image = f"{env['TAXI_USER_CODE_IMAGE']}:{args.tag}"
-    ctx = Context(args, stack, env_file, env, EventRecorder(project, workdir / "events.jsonl"),
-                  api, user_code_image)
+    ctx = Context(
+        args,
+        stack,
+        env_file,
+        env,
+        EventRecorder(project, workdir / "events.jsonl"),
+        api,
+        user_code_image,
+    )
     print(f"project {project}, images tagged {args.tag}, env file {env_file}")
     status = 0
     try:
         for name, phase in PHASES:
-            if args.only is not None and phase.__name__ not in args.only and phase not in (
-                    phase_build, phase_up):
+            if (
+                args.only is not None
+                and phase.__name__ not in args.only
+                and phase not in (phase_build, phase_up)
+            ):
                 continue
             with timer.phase(name):
                 phase(ctx)
@@ -496,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         status = 1
         print(f"\nFAILED: {failure}", file=sys.stderr)
         dump_logs(stack, failure.services)
-    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001
+    except (Exception, KeyboardInterrupt) as exc:
         status = 1
         traceback.print_exc()
         print(f"\nFAILED: {exc!r}", file=sys.stderr)
@@ -504,18 +596,25 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         ctx.events.stop()
         if args.keep:
-            print(f"\n--keep: stack {project} left running (env file {env_file}); remove it with\n"
-                  f"  docker compose -p {project} --env-file {env_file} down -v")
+            print(
+                f"\n--keep: stack {project} left running (env file {env_file}); remove it with\n"
+                f"  docker compose -p {project} --env-file {env_file} down -v"
+            )
         else:
             with timer.phase("compose down -v"):
                 stack.down()
             shutil.rmtree(workdir, ignore_errors=True)
         print("\n" + timer.table())
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        summary = {"project": project, "tag": args.tag, "status": "ok" if status == 0 else "failed",
-                   "phases": [{"phase": n, "seconds": round(s, 1), "status": st}
-                              for n, s, st in timer.results],
-                   **{k: v for k, v in ctx.reports.items() if k != "location"}}
+        summary = {
+            "project": project,
+            "tag": args.tag,
+            "status": "ok" if status == 0 else "failed",
+            "phases": [
+                {"phase": n, "seconds": round(s, 1), "status": st} for n, s, st in timer.results
+            ],
+            **{k: v for k, v in ctx.reports.items() if k != "location"},
+        }
         (ARTIFACTS / "e2e-summary.json").write_text(json.dumps(summary, indent=2, default=str))
     print("\nend-to-end check " + ("passed" if status == 0 else "FAILED"))
     return status

@@ -80,14 +80,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--example", type=Path, default=REPO_ROOT / ".env.example")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / ".env")
-    parser.add_argument("--set", dest="assignments", action="append", default=[],
-                        metavar="KEY=VALUE", help="override or add a variable (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override or add a variable (repeatable)",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
     args = parser.parse_args(argv)
 
     if args.out.exists() and not args.force:
-        print(f"{args.out} exists; keeping it (use --force to replace it and its credentials)",
-              file=sys.stderr)
+        print(
+            f"{args.out} exists; keeping it (use --force to replace it and its credentials)",
+            file=sys.stderr,
+        )
         return 0
     try:
         overrides = parse_assignments(args.assignments)

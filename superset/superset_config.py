@@ -125,4 +125,8 @@ DISALLOWED_SQL_FUNCTIONS = {**_DEFAULT_DISALLOWED, "duckdb": _DUCKDB_FILE_FUNCTI
 # Cookies: served on http://localhost by default; put TLS in front for anything else
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_HTTPONLY = True
-TALISMAN_ENABLED = os.environ.get("SUPERSET_TALISMAN_ENABLED", "true").lower() in ("1", "true", "yes")
+TALISMAN_ENABLED = os.environ.get("SUPERSET_TALISMAN_ENABLED", "true").lower() in (
+    "1",
+    "true",
+    "yes",
+)

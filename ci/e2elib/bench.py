@@ -25,7 +25,7 @@ from pathlib import Path
 from .compose import REPO_ROOT, STACK_LABEL, docker
 
 sys.path.insert(0, str(REPO_ROOT / "superset" / "tests" / "e2e"))
-from superset_checks import Api, chart_data  # noqa: E402
+from superset_checks import Api, chart_data
 
 # (high-water mark file, stat file, OOM-kill counter file) per cgroup layout
 _CGROUP_LAYOUTS = [
@@ -33,8 +33,10 @@ _CGROUP_LAYOUTS = [
     ("/sys/fs/cgroup/system.slice/docker-{id}.scope", "memory.peak", "memory.events"),
     ("/sys/fs/cgroup/docker/{id}", "memory.peak", "memory.events"),
 ]
-DUCKDB_PROBE = ("import duckdb; print(duckdb.sql(\"select current_setting('memory_limit'), "
-                "current_setting('threads')\").fetchone())")
+DUCKDB_PROBE = (
+    "import duckdb; print(duckdb.sql(\"select current_setting('memory_limit'), "
+    "current_setting('threads')\").fetchone())"
+)
 
 
 def _read(path: Path) -> str | None:
@@ -90,7 +92,7 @@ class MemorySampler:
         while not self._stop.is_set():
             try:
                 self.sample()
-            except Exception as exc:  # noqa: BLE001 - keep sampling; a run may vanish mid-read
+            except Exception as exc:
                 print(f"  (memory sampler: {exc})", flush=True)
             if time.monotonic() - last_load >= 30:
                 self.load.append((time.time(), os.getloadavg()))
@@ -98,8 +100,15 @@ class MemorySampler:
             self._stop.wait(self.interval)
 
     def sample(self) -> None:
-        ids = docker("ps", "--quiet", "--no-trunc", "--filter",
-                     f"label={STACK_LABEL}={self.project}", check=False, timeout=30).stdout.split()
+        ids = docker(
+            "ps",
+            "--quiet",
+            "--no-trunc",
+            "--filter",
+            f"label={STACK_LABEL}={self.project}",
+            check=False,
+            timeout=30,
+        ).stdout.split()
         for cid in ids:
             record = self.containers.get(cid)
             if record is None:
@@ -116,9 +125,12 @@ class MemorySampler:
             return None
         info = json.loads(out.stdout)[0]
         labels = info["Config"].get("Labels") or {}
-        record = ContainerMemory(cid, labels.get("dagster/run_id", ""),
-                                 labels.get("dagster/job_name", ""),
-                                 int(info["HostConfig"].get("Memory") or 0))
+        record = ContainerMemory(
+            cid,
+            labels.get("dagster/run_id", ""),
+            labels.get("dagster/job_name", ""),
+            int(info["HostConfig"].get("Memory") or 0),
+        )
         self.containers[cid] = record
         return record
 
@@ -132,18 +144,24 @@ class MemorySampler:
             rss = stat.get("total_rss", stat.get("anon", 0))
             record.peak_bytes = max(record.peak_bytes, int(peak))
             record.max_rss_bytes = max(record.max_rss_bytes, rss)
-            record.oom_kills = max(record.oom_kills, _keyed(_read(base / oom_file)).get("oom_kill", 0))
+            record.oom_kills = max(
+                record.oom_kills, _keyed(_read(base / oom_file)).get("oom_kill", 0)
+            )
             record.samples += 1
             record.source = str(base / peak_file).replace(record.container_id, "<id>")
             return
 
     def _probe_duckdb(self, record: ContainerMemory) -> None:
         """What memory_limit DuckDB picks inside a live run container (from the cgroup limit?)."""
-        out = docker("exec", record.container_id, "python", "-c", DUCKDB_PROBE, check=False,
-                     timeout=60)
+        out = docker(
+            "exec", record.container_id, "python", "-c", DUCKDB_PROBE, check=False, timeout=60
+        )
         if out.returncode == 0:
-            self.duckdb_probe = {"container_limit_bytes": record.limit_bytes, "job": record.job,
-                                 "memory_limit, threads": out.stdout.strip()}
+            self.duckdb_probe = {
+                "container_limit_bytes": record.limit_bytes,
+                "job": record.job,
+                "memory_limit, threads": out.stdout.strip(),
+            }
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -198,7 +216,7 @@ class ChartLoop:
                     _, rows = chart_data(api, chart_id)
                     if not rows:
                         error = f"chart {chart_id}: no rows"
-                except Exception as exc:  # noqa: BLE001 - every failure counts
+                except Exception as exc:
                     error = str(exc)[:300]
                 self.queries.append(ChartQuery(start, chart_id, time.monotonic() - start, error))
             self._stop.wait(self.pause)
@@ -207,12 +225,18 @@ class ChartLoop:
         window = [q for q in self.queries if start <= q.at < end]
         latencies = sorted(q.seconds for q in window)
         errors = [q for q in window if q.error]
-        report = {"charts": len(self.charts), "queries": len(window), "failures": len(errors),
-                  "error_samples": [q.error for q in errors[:5]]}
+        report = {
+            "charts": len(self.charts),
+            "queries": len(window),
+            "failures": len(errors),
+            "error_samples": [q.error for q in errors[:5]],
+        }
         if latencies:
-            report.update(p50_ms=round(percentile(latencies, 0.50) * 1000),
-                          p95_ms=round(percentile(latencies, 0.95) * 1000),
-                          max_ms=round(latencies[-1] * 1000))
+            report.update(
+                p50_ms=round(percentile(latencies, 0.50) * 1000),
+                p95_ms=round(percentile(latencies, 0.95) * 1000),
+                max_ms=round(latencies[-1] * 1000),
+            )
         return report
 
 
@@ -220,8 +244,9 @@ def chart_value(url: str, user: str, password: str, slice_name: str) -> float | 
     """The single value of a big-number chart (None while it has no data)."""
     api = Api(url, timeout=60)
     api.login(user, password)
-    ids = [c["id"] for c in api.listing("chart", ["id", "slice_name"])
-           if c["slice_name"] == slice_name]
+    ids = [
+        c["id"] for c in api.listing("chart", ["id", "slice_name"]) if c["slice_name"] == slice_name
+    ]
     if not ids:
         raise RuntimeError(f"no chart named {slice_name!r}")
     try:

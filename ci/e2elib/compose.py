@@ -38,8 +38,11 @@ def sanitized_environ(environ: dict[str, str], variables: set[str]) -> dict[str,
     Compose prefers the shell's environment over --env-file: a TAXI_DATA_SOURCE exported in the
     developer's shell would otherwise leak into the throwaway stack.
     """
-    return {key: value for key, value in environ.items()
-            if key not in variables and not key.startswith("COMPOSE_")}
+    return {
+        key: value
+        for key, value in environ.items()
+        if key not in variables and not key.startswith("COMPOSE_")
+    }
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -115,10 +118,12 @@ def service_statuses(ps_entries: list[dict]) -> dict[str, ServiceStatus]:
     }
 
 
-def docker(*args: str, timeout: float | None = 120, check: bool = True,
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
-                          check=check, env=env)
+def docker(
+    *args: str, timeout: float | None = 120, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=check, env=env
+    )
 
 
 @dataclass
@@ -136,18 +141,29 @@ class Stack:
         return cls(project, env_file, files, sanitized_environ(dict(os.environ), variables))
 
     def command(self, *args: str) -> list[str]:
-        cmd = ["docker", "compose", "--project-name", self.project,
-               "--env-file", str(self.env_file), "--project-directory", str(REPO_ROOT)]
+        cmd = [
+            "docker",
+            "compose",
+            "--project-name",
+            self.project,
+            "--env-file",
+            str(self.env_file),
+            "--project-directory",
+            str(REPO_ROOT),
+        ]
         for path in self.files:
             cmd += ["--file", str(path)]
         return cmd + list(args)
 
     def compose(self, *args: str, timeout: float | None = 300, check: bool = True):
-        result = subprocess.run(self.command(*args), capture_output=True, text=True,
-                                timeout=timeout, env=self.environ)
+        result = subprocess.run(
+            self.command(*args), capture_output=True, text=True, timeout=timeout, env=self.environ
+        )
         if check and result.returncode != 0:
-            raise PhaseFailure(f"docker compose {' '.join(args)} failed ({result.returncode}):\n"
-                               f"{result.stdout}{result.stderr}")
+            raise PhaseFailure(
+                f"docker compose {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stdout}{result.stderr}"
+            )
         return result
 
     def volume(self, name: str) -> str:
@@ -165,9 +181,13 @@ class Stack:
         """`up -d` and wait until every service is healthy; seconds until each one was."""
         start = time.monotonic()
         expected = self.services()
-        proc = subprocess.Popen(self.command("up", "--detach", "--no-build", "--pull", "missing"),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                env=self.environ)
+        proc = subprocess.Popen(
+            self.command("up", "--detach", "--no-build", "--pull", "missing"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.environ,
+        )
         ready_after: dict[str, float] = {}
         try:
             while True:
@@ -183,14 +203,17 @@ class Stack:
                 up_done = proc.poll() is not None
                 if up_done and proc.returncode != 0:
                     out = proc.stdout.read() if proc.stdout else ""
-                    raise PhaseFailure(f"docker compose up failed ({proc.returncode}):\n{out}",
-                                       [n for n in expected if n not in ready_after])
+                    raise PhaseFailure(
+                        f"docker compose up failed ({proc.returncode}):\n{out}",
+                        [n for n in expected if n not in ready_after],
+                    )
                 if up_done and all(name in ready_after for name in expected):
                     return ready_after
                 if elapsed > timeout:
                     waiting = [name for name in expected if name not in ready_after]
-                    raise PhaseFailure(f"not healthy after {timeout:.0f}s: {', '.join(waiting)}",
-                                       waiting)
+                    raise PhaseFailure(
+                        f"not healthy after {timeout:.0f}s: {', '.join(waiting)}", waiting
+                    )
                 time.sleep(poll)
         finally:
             if proc.poll() is None:
@@ -198,14 +221,28 @@ class Stack:
                 proc.wait(timeout=30)
 
     def logs(self, services: tuple[str, ...] | list[str] = (), tail: int = 200) -> str:
-        result = self.compose("logs", "--no-color", "--timestamps", "--tail", str(tail),
-                              *services, timeout=120, check=False)
+        result = self.compose(
+            "logs",
+            "--no-color",
+            "--timestamps",
+            "--tail",
+            str(tail),
+            *services,
+            timeout=120,
+            check=False,
+        )
         return result.stdout + result.stderr
 
     def run_containers(self) -> list[str]:
         """Ids of the run containers of this stack still present (running or not)."""
-        out = docker("ps", "--all", "--quiet", "--no-trunc",
-                     "--filter", f"label={STACK_LABEL}={self.project}").stdout
+        out = docker(
+            "ps",
+            "--all",
+            "--quiet",
+            "--no-trunc",
+            "--filter",
+            f"label={STACK_LABEL}={self.project}",
+        ).stdout
         return out.split()
 
     def down(self) -> None:
@@ -213,8 +250,9 @@ class Stack:
         ids = self.run_containers()
         if ids:
             docker("rm", "--force", *ids, check=False)
-        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "20",
-                     timeout=300, check=False)
+        self.compose(
+            "down", "--volumes", "--remove-orphans", "--timeout", "20", timeout=300, check=False
+        )
 
 
 def remove_stale_projects() -> list[str]:
@@ -227,8 +265,18 @@ def remove_stale_projects() -> list[str]:
         ids = docker("ps", "-aq", "--filter", f"label={STACK_LABEL}={name}", check=False).stdout
         if ids.split():
             docker("rm", "--force", *ids.split(), check=False)
-        docker("compose", "--project-name", name, "down", "--volumes", "--remove-orphans",
-               "--timeout", "10", timeout=300, check=False)
+        docker(
+            "compose",
+            "--project-name",
+            name,
+            "down",
+            "--volumes",
+            "--remove-orphans",
+            "--timeout",
+            "10",
+            timeout=300,
+            check=False,
+        )
         removed.append(name)
     return removed
 
@@ -245,9 +293,19 @@ class EventRecorder:
     def start(self) -> None:
         self._file = open(self.path, "w")
         self._proc = subprocess.Popen(
-            ["docker", "events", "--format", "{{json .}}", "--filter", "type=container",
-             "--filter", f"label={STACK_LABEL}={self.project}"],
-            stdout=self._file, stderr=subprocess.DEVNULL)
+            [
+                "docker",
+                "events",
+                "--format",
+                "{{json .}}",
+                "--filter",
+                "type=container",
+                "--filter",
+                f"label={STACK_LABEL}={self.project}",
+            ],
+            stdout=self._file,
+            stderr=subprocess.DEVNULL,
+        )
 
     def stop(self) -> None:
         if self._proc and self._proc.poll() is None:
@@ -284,7 +342,9 @@ def container_lifecycles(events: list[dict]) -> dict[str, ContainerLife]:
         run_id = attributes.get("dagster/run_id")
         if not container_id or not run_id:
             continue
-        life = lives.setdefault(container_id, ContainerLife(
-            container_id, run_id, attributes.get("dagster/job_name", "")))
+        life = lives.setdefault(
+            container_id,
+            ContainerLife(container_id, run_id, attributes.get("dagster/job_name", "")),
+        )
         life.actions.append(event.get("Action") or event.get("status", ""))
     return lives

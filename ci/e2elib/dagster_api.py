@@ -12,8 +12,13 @@ from .timing import PhaseFailure
 
 TERMINAL_RUN_STATUSES = {"SUCCESS", "FAILURE", "CANCELED"}
 ACTIVE_RUN_STATUSES = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"}
-TERMINAL_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED",
-                              "CANCELED"}
+TERMINAL_BACKFILL_STATUSES = {
+    "COMPLETED",
+    "COMPLETED_SUCCESS",
+    "COMPLETED_FAILED",
+    "FAILED",
+    "CANCELED",
+}
 
 
 class GraphQLError(Exception):
@@ -79,7 +84,8 @@ INSTANCE_QUERY = """
 
 RUN_FIELDS = "runId status jobName startTime endTime tags { key value }"
 
-RUNS_QUERY = """
+RUNS_QUERY = (
+    """
 query Runs($filter: RunsFilter, $limit: Int) {
   runsOrError(filter: $filter, limit: $limit) {
     __typename
@@ -87,9 +93,12 @@ query Runs($filter: RunsFilter, $limit: Int) {
     ... on PythonError { message }
   }
 }
-""" % RUN_FIELDS
+"""
+    % RUN_FIELDS
+)
 
-BACKFILL_QUERY = """
+BACKFILL_QUERY = (
+    """
 query Backfill($id: String!) {
   partitionBackfillOrError(backfillId: $id) {
     __typename
@@ -97,7 +106,9 @@ query Backfill($id: String!) {
     ... on Error { message }
   }
 }
-""" % RUN_FIELDS
+"""
+    % RUN_FIELDS
+)
 
 LAUNCH_BACKFILL = """
 mutation Launch($params: LaunchBackfillParams!) {
@@ -207,14 +218,20 @@ def parse_workspace(data: dict) -> dict[str, LocationInfo]:
                 checks_or_error = node.get("assetChecksOrError") or {}
                 checks = [c["name"] for c in checks_or_error.get("checks", [])]
                 key = asset_key_string(node["assetKey"]["path"])
-                info.assets[key] = AssetInfo(key, node["isPartitioned"],
-                                             node.get("partitionKeys") or [], checks,
-                                             node.get("pools") or [])
+                info.assets[key] = AssetInfo(
+                    key,
+                    node["isPartitioned"],
+                    node.get("partitionKeys") or [],
+                    checks,
+                    node.get("pools") or [],
+                )
         locations[info.name] = info
     return locations
 
 
-def partitions_by_assets(assets: dict[str, AssetInfo], exclude: set[str] = frozenset()) -> list[dict]:
+def partitions_by_assets(
+    assets: dict[str, AssetInfo], exclude: set[str] = frozenset()
+) -> list[dict]:
     """`partitionsByAssets` of a backfill covering every partition of every asset but `exclude`."""
     selection = []
     for key in sorted(assets):
@@ -225,8 +242,9 @@ def partitions_by_assets(assets: dict[str, AssetInfo], exclude: set[str] = froze
         if asset.partitioned:
             if not asset.partition_keys:
                 raise ValueError(f"{key} is partitioned but has no partitions")
-            item["partitions"] = {"range": {"start": asset.partition_keys[0],
-                                            "end": asset.partition_keys[-1]}}
+            item["partitions"] = {
+                "range": {"start": asset.partition_keys[0], "end": asset.partition_keys[-1]}
+            }
         selection.append(item)
     return selection
 
@@ -262,7 +280,8 @@ def run_failure_messages(events: list[dict]) -> list[str]:
     for event in events:
         error = event.get("error")
         if event.get("__typename") in ("ExecutionStepFailureEvent", "RunFailureEvent") or (
-                error and event.get("level") == "ERROR"):
+            error and event.get("level") == "ERROR"
+        ):
             error = error or {}
             parts = [error.get("message") or event.get("message") or ""]
             parts += [link["error"]["message"] for link in error.get("errorChain") or []]
@@ -279,8 +298,9 @@ class DagsterApi:
 
     def query(self, query: str, variables: dict | None = None) -> dict:
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        request = urllib.request.Request(self.url, data=body,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url, data=body, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 payload = json.load(response)
@@ -300,8 +320,12 @@ class DagsterApi:
     def asset_nodes(self) -> list[dict]:
         return self.query(ASSET_STATUS_QUERY)["assetNodes"]
 
-    def runs(self, statuses: list[str] | None = None, tags: dict[str, str] | None = None,
-             limit: int = 1000) -> list[dict]:
+    def runs(
+        self,
+        statuses: list[str] | None = None,
+        tags: dict[str, str] | None = None,
+        limit: int = 1000,
+    ) -> list[dict]:
         run_filter: dict = {}
         if statuses:
             run_filter["statuses"] = statuses
@@ -333,13 +357,17 @@ class DagsterApi:
         return result.get("events", [])
 
     def captured_logs(self, run_id: str, file_key: str) -> dict:
-        return self.query(CAPTURED_LOGS_QUERY,
-                          {"logKey": [run_id, "compute_logs", file_key]})["capturedLogs"]
+        return self.query(CAPTURED_LOGS_QUERY, {"logKey": [run_id, "compute_logs", file_key]})[
+            "capturedLogs"
+        ]
 
     # --- writes ------------------------------------------------------------------------------
     def launch_backfill(self, selection: list[dict], title: str) -> str:
-        params = {"partitionsByAssets": selection, "title": title,
-                  "tags": [{"key": "e2e", "value": "backfill"}]}
+        params = {
+            "partitionsByAssets": selection,
+            "title": title,
+            "tags": [{"key": "e2e", "value": "backfill"}],
+        }
         result = self.query(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
         if result["__typename"] != "LaunchBackfillSuccess":
             raise PhaseFailure(f"backfill not launched: {json.dumps(result)[:3000]}", ["webserver"])
@@ -347,9 +375,12 @@ class DagsterApi:
 
     def launch_assets(self, location: str, asset_keys: list[str], tags: dict[str, str]) -> str:
         params = {
-            "selector": {"repositoryLocationName": location, "repositoryName": "__repository__",
-                         "jobName": "__ASSET_JOB",
-                         "assetSelection": [{"path": key.split("/")} for key in asset_keys]},
+            "selector": {
+                "repositoryLocationName": location,
+                "repositoryName": "__repository__",
+                "jobName": "__ASSET_JOB",
+                "assetSelection": [{"path": key.split("/")} for key in asset_keys],
+            },
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
         }
         result = self.query(LAUNCH_RUN, {"params": params})["launchRun"]
@@ -384,20 +415,26 @@ class DagsterApi:
             if backfill["status"] in TERMINAL_BACKFILL_STATUSES and not active:
                 return backfill
             if time.monotonic() > deadline:
-                raise PhaseFailure(f"backfill {backfill_id} not finished after {timeout:.0f}s: "
-                                   f"{summary}", ["daemon", "user_code"])
+                raise PhaseFailure(
+                    f"backfill {backfill_id} not finished after {timeout:.0f}s: {summary}",
+                    ["daemon", "user_code"],
+                )
             time.sleep(poll)
 
-    def wait_for_run(self, run_id: str, statuses: set[str], timeout: float,
-                     poll: float = 2.0) -> dict:
+    def wait_for_run(
+        self, run_id: str, statuses: set[str], timeout: float, poll: float = 2.0
+    ) -> dict:
         deadline = time.monotonic() + timeout
         while True:
             run = self.run(run_id)
             if run["status"] in statuses:
                 return run
             if time.monotonic() > deadline:
-                raise PhaseFailure(f"run {run_id} is {run['status']} after {timeout:.0f}s, "
-                                   f"expected one of {sorted(statuses)}", ["daemon"])
+                raise PhaseFailure(
+                    f"run {run_id} is {run['status']} after {timeout:.0f}s, "
+                    f"expected one of {sorted(statuses)}",
+                    ["daemon"],
+                )
             time.sleep(poll)
 
     def wait_until_idle(self, timeout: float, poll: float = 5.0) -> None:

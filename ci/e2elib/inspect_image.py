@@ -68,8 +68,13 @@ print(json.dumps(report))
 """
 
 
-def run_in_image(image: str, script: str, volumes: dict[str, str] | None = None,
-                 env_file: str | None = None, timeout: float = 300) -> dict:
+def run_in_image(
+    image: str,
+    script: str,
+    volumes: dict[str, str] | None = None,
+    env_file: str | None = None,
+    timeout: float = 300,
+) -> dict:
     cmd = ["docker", "run", "--rm", "--network", "none"]
     if env_file:
         cmd += ["--env-file", env_file]
@@ -78,8 +83,10 @@ def run_in_image(image: str, script: str, volumes: dict[str, str] | None = None,
     cmd += [image, "python", "-c", script]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
-        raise PhaseFailure(f"script in {image} failed ({result.returncode}):\n"
-                           f"{result.stdout[-3000:]}{result.stderr[-6000:]}")
+        raise PhaseFailure(
+            f"script in {image} failed ({result.returncode}):\n"
+            f"{result.stdout[-3000:]}{result.stderr[-6000:]}"
+        )
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if not lines:
         raise PhaseFailure(f"script in {image} printed no JSON:\n{result.stdout[-3000:]}")

@@ -22,8 +22,6 @@ import os
 import subprocess
 import sys
 import time
-from argparse import Namespace
-from pathlib import Path
 from typing import Any
 
 from e2elib.compose import REPO_ROOT
@@ -56,14 +54,22 @@ def _superset(ctx) -> tuple[str, str, dict[str, str]]:
     if not container:
         raise PhaseFailure("no superset container in the stack", SERVICES)
     url = f"http://127.0.0.1:{ctx.env['SUPERSET_PORT']}"
-    env = {**os.environ, "SUPERSET_ADMIN_PASSWORD": ctx.env["SUPERSET_ADMIN_PASSWORD"],
-           "SUPERSET_ADMIN_USERNAME": ctx.env.get("SUPERSET_ADMIN_USERNAME", "admin")}
+    env = {
+        **os.environ,
+        "SUPERSET_ADMIN_PASSWORD": ctx.env["SUPERSET_ADMIN_PASSWORD"],
+        "SUPERSET_ADMIN_USERNAME": ctx.env.get("SUPERSET_ADMIN_USERNAME", "admin"),
+    }
     return url, container, env
 
 
 def _checks(env: dict[str, str], *args: str, timeout: float = 900) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, str(CHECKS), *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, str(CHECKS), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
     try:
         return json.loads(proc.stdout)
     except json.JSONDecodeError:
@@ -78,11 +84,19 @@ def _checks(env: dict[str, str], *args: str, timeout: float = 900) -> dict[str, 
 
 def _wait_for_snapshot(container: str, timeout: float = 600) -> float:
     start = time.monotonic()
-    while subprocess.run(["docker", "exec", container, "test", "-s", "/published/taxi.duckdb"],
-                         capture_output=True).returncode != 0:
+    while (
+        subprocess.run(
+            ["docker", "exec", container, "test", "-s", "/published/taxi.duckdb"],
+            capture_output=True,
+        ).returncode
+        != 0
+    ):
         if time.monotonic() - start > timeout:
-            raise PhaseFailure(f"no published snapshot after {timeout:.0f}s: the pipeline has not "
-                               "published /published/taxi.duckdb", ["daemon", "user_code"])
+            raise PhaseFailure(
+                f"no published snapshot after {timeout:.0f}s: the pipeline has not "
+                "published /published/taxi.duckdb",
+                ["daemon", "user_code"],
+            )
         time.sleep(5)
     return time.monotonic() - start
 
@@ -97,16 +111,35 @@ def phase_superset_load_start(ctx) -> None:
     report = ARTIFACTS / "load.json"
     report.unlink(missing_ok=True)
     log = open(ARTIFACTS / "load.log", "w")  # noqa: SIM115 - kept open for the child
-    proc = subprocess.Popen([sys.executable, str(CHECKS), "load", "--url", url,
-                             "--stop-file", str(stop_file), "--pause", "0.2",
-                             "--report", str(report)], env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(CHECKS),
+            "load",
+            "--url",
+            url,
+            "--stop-file",
+            str(stop_file),
+            "--pause",
+            "0.2",
+            "--report",
+            str(report),
+        ],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     _load.update(proc=proc, stop_file=stop_file, report=report, started=time.monotonic())
     time.sleep(3)
     if proc.poll() is not None:
-        raise PhaseFailure(f"chart-query load exited at once: {(ARTIFACTS / 'load.log').read_text()[-1500:]}",
-                           SERVICES)
-    print(f"  snapshot present (waited {waited:.0f}s); querying every chart's data in a loop "
-          f"(pid {proc.pid})")
+        raise PhaseFailure(
+            f"chart-query load exited at once: {(ARTIFACTS / 'load.log').read_text()[-1500:]}",
+            SERVICES,
+        )
+    print(
+        f"  snapshot present (waited {waited:.0f}s); querying every chart's data in a loop "
+        f"(pid {proc.pid})"
+    )
 
 
 def phase_superset_checks(ctx) -> None:
@@ -121,13 +154,18 @@ def phase_superset_checks(ctx) -> None:
     # 1. the chart queries made while the pipeline wrote
     if _load.get("proc") is not None:
         _stop_load_process()
-        load = json.loads(_load["report"].read_text()) if _load["report"].exists() else {
-            "failures": ["the load loop wrote no report"], "requests": 0, "errors": None}
+        load = (
+            json.loads(_load["report"].read_text())
+            if _load["report"].exists()
+            else {"failures": ["the load loop wrote no report"], "requests": 0, "errors": None}
+        )
         summary["chart_queries_during_pipeline"] = load.get("requests")
         summary["chart_query_errors_during_pipeline"] = load.get("errors")
         summary["chart_query_latency_ms"] = load.get("latency_ms")
-        print(f"  chart queries while the backfill wrote the warehouse: {load.get('requests')} "
-              f"made, {load.get('errors')} failed (latency {load.get('latency_ms')})")
+        print(
+            f"  chart queries while the backfill wrote the warehouse: {load.get('requests')} "
+            f"made, {load.get('errors')} failed (latency {load.get('latency_ms')})"
+        )
         for sample in load.get("error_samples", [])[:5]:
             print(f"    {sample}")
         problems += load.get("failures", [])
@@ -135,24 +173,44 @@ def phase_superset_checks(ctx) -> None:
         print("  (no chart-query load was running: phase_superset_load_start was skipped)")
 
     # 2. API: health, login, dashboards, chart data == direct queries, security probes
-    verify = _checks(env, "verify", "--url", url, "--duckdb-container", container,
-                     "--report", str(ARTIFACTS / "verify.json"))
+    verify = _checks(
+        env,
+        "verify",
+        "--url",
+        url,
+        "--duckdb-container",
+        container,
+        "--report",
+        str(ARTIFACTS / "verify.json"),
+    )
     summary["charts_compared"] = len(verify.get("charts", []))
     summary["dashboards"] = [d.get("title") for d in verify.get("dashboards", [])]
     probes = verify.get("security_probes", [])
-    print(f"  /health {verify.get('health')}; dashboards {summary['dashboards']}; "
-          f"{sum(1 for c in verify.get('charts', []) if c.get('equal'))}/{summary['charts_compared']}"
-          f" charts equal to the direct query; {sum(1 for p in probes if p.get('refused'))}"
-          f"/{len(probes)} write/file probes refused")
+    print(
+        f"  /health {verify.get('health')}; dashboards {summary['dashboards']}; "
+        f"{sum(1 for c in verify.get('charts', []) if c.get('equal'))}/{summary['charts_compared']}"
+        f" charts equal to the direct query; {sum(1 for p in probes if p.get('refused'))}"
+        f"/{len(probes)} write/file probes refused"
+    )
     problems += [f"verify: {f}" for f in verify.get("failures", [])]
 
     # 3. screenshots
-    shots = _checks(env, "screenshots", "--url", url, "--out", str(ARTIFACTS / "screenshots"),
-                    "--report", str(ARTIFACTS / "screenshots.json"))
+    shots = _checks(
+        env,
+        "screenshots",
+        "--url",
+        url,
+        "--out",
+        str(ARTIFACTS / "screenshots"),
+        "--report",
+        str(ARTIFACTS / "screenshots.json"),
+    )
     summary["screenshots"] = [d.get("screenshot") for d in shots.get("dashboards", [])]
     for d in shots.get("dashboards", []):
-        print(f"  screenshot {d.get('screenshot')}: {len(d.get('charts', []))} charts, "
-              f"{d.get('image', {}).get('distinctColours')} colours, ok={d.get('ok')}")
+        print(
+            f"  screenshot {d.get('screenshot')}: {len(d.get('charts', []))} charts, "
+            f"{d.get('image', {}).get('distinctColours')} colours, ok={d.get('ok')}"
+        )
     problems += [f"screenshots: {f}" for f in shots.get("failures", [])]
 
     if problems:

@@ -9,24 +9,34 @@ def test_compose_variables_are_found_with_and_without_defaults():
 
 
 def test_the_shell_cannot_leak_settings_into_the_throwaway_stack():
-    environ = {"PATH": "/bin", "TAXI_DATA_SOURCE": "nyc-tlc", "COMPOSE_PROJECT_NAME": "mine",
-               "DOCKER_HOST": "unix:///x"}
+    environ = {
+        "PATH": "/bin",
+        "TAXI_DATA_SOURCE": "nyc-tlc",
+        "COMPOSE_PROJECT_NAME": "mine",
+        "DOCKER_HOST": "unix:///x",
+    }
     clean = compose.sanitized_environ(environ, {"TAXI_DATA_SOURCE"})
     assert clean == {"PATH": "/bin", "DOCKER_HOST": "unix:///x"}
 
 
 def test_the_repository_compose_file_reads_its_settings_from_variables():
     variables = compose.compose_variables(compose.COMPOSE_FILE.read_text())
-    assert {"DAGSTER_POSTGRES_PASSWORD", "TAXI_DATA_SOURCE", "COMPOSE_PROJECT_NAME",
-            "DAGSTER_WEBSERVER_PORT"} <= variables
+    assert {
+        "DAGSTER_POSTGRES_PASSWORD",
+        "TAXI_DATA_SOURCE",
+        "COMPOSE_PROJECT_NAME",
+        "DAGSTER_WEBSERVER_PORT",
+    } <= variables
 
 
 def test_ps_output_in_both_formats():
-    entries = [{"Service": "a", "State": "running", "Health": "healthy", "ExitCode": 0},
-               {"Service": "b", "State": "exited", "Health": "", "ExitCode": 0},
-               {"Service": "c", "State": "running", "Health": "starting", "ExitCode": 0},
-               {"Service": "d", "State": "exited", "Health": "", "ExitCode": 3},
-               {"Service": "e", "State": "running", "Health": "unhealthy", "ExitCode": 0}]
+    entries = [
+        {"Service": "a", "State": "running", "Health": "healthy", "ExitCode": 0},
+        {"Service": "b", "State": "exited", "Health": "", "ExitCode": 0},
+        {"Service": "c", "State": "running", "Health": "starting", "ExitCode": 0},
+        {"Service": "d", "State": "exited", "Health": "", "ExitCode": 3},
+        {"Service": "e", "State": "running", "Health": "unhealthy", "ExitCode": 0},
+    ]
     as_lines = "\n".join(json.dumps(e) for e in entries)
     as_array = json.dumps(entries)
     for text in (as_lines, as_array):
@@ -37,8 +47,12 @@ def test_ps_output_in_both_formats():
 
 
 def test_only_dead_end_to_end_projects_are_stale():
-    projects = [{"Name": "taxi-e2e-100-abc123"}, {"Name": "taxi-e2e-200-def456"},
-                {"Name": "taxi-platform"}, {"Name": "taxi-e2e-oops"}]
+    projects = [
+        {"Name": "taxi-e2e-100-abc123"},
+        {"Name": "taxi-e2e-200-def456"},
+        {"Name": "taxi-platform"},
+        {"Name": "taxi-e2e-oops"},
+    ]
     assert compose.stale_projects(projects, alive=lambda pid: pid == 200) == ["taxi-e2e-100-abc123"]
 
 
@@ -55,12 +69,20 @@ def test_free_port_is_bindable():
 
 def test_container_lifecycles_group_events_by_container():
     def event(action, cid, run="r1"):
-        return {"Type": "container", "Action": action,
-                "Actor": {"ID": cid, "Attributes": {"dagster/run_id": run,
-                                                     "dagster/job_name": "job"}}}
-    events = [event("create", "c1"), event("start", "c1"), event("die", "c1"),
-              event("destroy", "c1"), event("create", "c2", "r2"),
-              {"Type": "container", "Action": "start", "Actor": {"ID": "x", "Attributes": {}}}]
+        return {
+            "Type": "container",
+            "Action": action,
+            "Actor": {"ID": cid, "Attributes": {"dagster/run_id": run, "dagster/job_name": "job"}},
+        }
+
+    events = [
+        event("create", "c1"),
+        event("start", "c1"),
+        event("die", "c1"),
+        event("destroy", "c1"),
+        event("create", "c2", "r2"),
+        {"Type": "container", "Action": "start", "Actor": {"ID": "x", "Attributes": {}}},
+    ]
     lives = compose.container_lifecycles(events)
     assert set(lives) == {"c1", "c2"}
     assert lives["c1"].actions == ["create", "start", "die", "destroy"]

@@ -4,27 +4,45 @@ from e2elib import dagster_api as api
 
 
 def workspace(location):
-    return {"workspaceOrError": {"__typename": "Workspace", "locationEntries": [
-        {"name": "taxi_pipeline", "loadStatus": "LOADED", "locationOrLoadError": location}]}}
+    return {
+        "workspaceOrError": {
+            "__typename": "Workspace",
+            "locationEntries": [
+                {"name": "taxi_pipeline", "loadStatus": "LOADED", "locationOrLoadError": location}
+            ],
+        }
+    }
 
 
 LOADED = {
     "__typename": "RepositoryLocation",
-    "repositories": [{
-        "name": "__repository__",
-        "jobs": [{"name": "__ASSET_JOB"}, {"name": "trip_update_job"}],
-        "schedules": [{"name": "s", "scheduleState": {"id": "s1", "status": "RUNNING"}}],
-        "sensors": [{"name": "auto", "sensorState": {"id": "x1", "status": "STOPPED"}}],
-        "assetNodes": [
-            {"assetKey": {"path": ["taxi_trips"]}, "isPartitioned": True,
-             "partitionKeys": ["2023-01-01", "2023-02-01"], "pools": ["duckdb_warehouse"],
-             "assetChecksOrError": {"__typename": "AssetChecks",
-                                    "checks": [{"name": "unique_id"}]}},
-            {"assetKey": {"path": ["published_warehouse"]}, "isPartitioned": False,
-             "partitionKeys": [], "pools": [],
-             "assetChecksOrError": {"__typename": "AssetCheckNeedsMigrationError"}},
-        ],
-    }],
+    "repositories": [
+        {
+            "name": "__repository__",
+            "jobs": [{"name": "__ASSET_JOB"}, {"name": "trip_update_job"}],
+            "schedules": [{"name": "s", "scheduleState": {"id": "s1", "status": "RUNNING"}}],
+            "sensors": [{"name": "auto", "sensorState": {"id": "x1", "status": "STOPPED"}}],
+            "assetNodes": [
+                {
+                    "assetKey": {"path": ["taxi_trips"]},
+                    "isPartitioned": True,
+                    "partitionKeys": ["2023-01-01", "2023-02-01"],
+                    "pools": ["duckdb_warehouse"],
+                    "assetChecksOrError": {
+                        "__typename": "AssetChecks",
+                        "checks": [{"name": "unique_id"}],
+                    },
+                },
+                {
+                    "assetKey": {"path": ["published_warehouse"]},
+                    "isPartitioned": False,
+                    "partitionKeys": [],
+                    "pools": [],
+                    "assetChecksOrError": {"__typename": "AssetCheckNeedsMigrationError"},
+                },
+            ],
+        }
+    ],
 }
 
 
@@ -55,8 +73,10 @@ def test_backfill_selection_covers_every_partition_and_skips_excluded_assets():
     selection = api.partitions_by_assets(assets, exclude={"nothing"})
     assert selection == [
         {"assetKey": {"path": ["published_warehouse"]}},
-        {"assetKey": {"path": ["taxi_trips"]},
-         "partitions": {"range": {"start": "2023-01-01", "end": "2023-02-01"}}},
+        {
+            "assetKey": {"path": ["taxi_trips"]},
+            "partitions": {"range": {"start": "2023-01-01", "end": "2023-02-01"}},
+        },
     ]
     assert len(api.partitions_by_assets(assets, exclude={"published_warehouse"})) == 1
 
@@ -69,30 +89,51 @@ def test_partitioned_asset_without_partitions_is_an_error():
 
 def test_unfilled_assets():
     nodes = [
-        {"assetKey": {"path": ["a"]}, "isPartitioned": True,
-         "partitionStats": {"numMaterialized": 2, "numPartitions": 2}},
-        {"assetKey": {"path": ["b"]}, "isPartitioned": True,
-         "partitionStats": {"numMaterialized": 1, "numPartitions": 59}},
+        {
+            "assetKey": {"path": ["a"]},
+            "isPartitioned": True,
+            "partitionStats": {"numMaterialized": 2, "numPartitions": 2},
+        },
+        {
+            "assetKey": {"path": ["b"]},
+            "isPartitioned": True,
+            "partitionStats": {"numMaterialized": 1, "numPartitions": 59},
+        },
         {"assetKey": {"path": ["c"]}, "isPartitioned": False, "assetMaterializations": []},
-        {"assetKey": {"path": ["d"]}, "isPartitioned": False,
-         "assetMaterializations": [{"timestamp": "1"}]},
+        {
+            "assetKey": {"path": ["d"]},
+            "isPartitioned": False,
+            "assetMaterializations": [{"timestamp": "1"}],
+        },
         {"assetKey": {"path": ["ignored"]}, "isPartitioned": False, "assetMaterializations": []},
     ]
     missing = api.unfilled_assets(nodes, {"a", "b", "c", "d", "gone"})
-    assert missing == {"b": "1/59 partitions", "c": "never materialized",
-                       "gone": "not in the asset graph"}
+    assert missing == {
+        "b": "1/59 partitions",
+        "c": "never materialized",
+        "gone": "not in the asset graph",
+    }
 
 
 def test_failure_messages_name_the_step():
     events = [
-        {"__typename": "ExecutionStepFailureEvent", "stepKey": "taxi_trips", "level": "ERROR",
-         "message": "step failed", "error": {"message": "step failed: op taxi_trips",
-                                               "errorChain": [{"error": {"message": "HTTP 404"}}]}},
+        {
+            "__typename": "ExecutionStepFailureEvent",
+            "stepKey": "taxi_trips",
+            "level": "ERROR",
+            "message": "step failed",
+            "error": {
+                "message": "step failed: op taxi_trips",
+                "errorChain": [{"error": {"message": "HTTP 404"}}],
+            },
+        },
         {"__typename": "MessageEvent", "level": "INFO", "message": "fine"},
         {"__typename": "RunFailureEvent", "level": "ERROR", "message": "run failed", "error": None},
     ]
     assert api.run_failure_messages(events) == [
-        "[taxi_trips] step failed: op taxi_trips\n    caused by: HTTP 404", "run failed"]
+        "[taxi_trips] step failed: op taxi_trips\n    caused by: HTTP 404",
+        "run failed",
+    ]
 
 
 def test_tags_of():

@@ -1,6 +1,7 @@
 import argparse
 
 import e2e
+
 from e2elib.timing import PhaseFailure, PhaseTimer
 
 
@@ -12,8 +13,9 @@ def test_month_range_and_days():
 
 def test_e2e_env_uses_sample_data_free_ports_and_loopback(monkeypatch):
     monkeypatch.setenv("PYTHON_BASE_IMAGE", "airgap/python:3.11-slim")
-    args = argparse.Namespace(trips_per_month=100, start_month="2023-01", end_month="2023-02",
-                              tag="abc")
+    args = argparse.Namespace(
+        trips_per_month=100, start_month="2023-01", end_month="2023-02", tag="abc"
+    )
     example = "DAGSTER_WEBSERVER_PORT=3000\nSUPERSET_PORT=8088\nSUPERSET_BIND=0.0.0.0\n"
     env = e2e.e2e_env(args, example)
     assert env["TAXI_DATA_SOURCE"] == "sample"

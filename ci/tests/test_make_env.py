@@ -1,9 +1,8 @@
 import stat
 from itertools import count
 
-import pytest
-
 import make_env
+import pytest
 
 EXAMPLE = """# header
 DAGSTER_POSTGRES_PASSWORD=
@@ -36,8 +35,10 @@ def test_empty_values_are_generated_and_the_rest_kept():
 
 def test_overrides_replace_in_place_and_new_ones_are_appended():
     text, generated = make_env.render_env(
-        EXAMPLE, {"TAXI_DATA_SOURCE": "sample", "DAGSTER_POSTGRES_PASSWORD": "given", "EXTRA": "1"},
-        make_secret=fake_secrets())
+        EXAMPLE,
+        {"TAXI_DATA_SOURCE": "sample", "DAGSTER_POSTGRES_PASSWORD": "given", "EXTRA": "1"},
+        make_secret=fake_secrets(),
+    )
     lines = text.splitlines()
     assert "TAXI_DATA_SOURCE=sample" in lines and "TAXI_DATA_SOURCE=nyc-tlc" not in lines
     assert "DAGSTER_POSTGRES_PASSWORD=given" in lines

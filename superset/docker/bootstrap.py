@@ -132,7 +132,7 @@ def wait_for_postgres(timeout: float = 120.0) -> None:
             conn.close()
             log(f"PostgreSQL at {host}:{port} is ready")
             return
-        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+        except Exception as exc:
             last_error = exc
             time.sleep(2)
     raise SystemExit(
@@ -155,10 +155,11 @@ def admin_and_import(bundle: bytes) -> None:
 
     app = create_app()
     with app.app_context():
-        from superset import security_manager
         from superset.commands.importers.v1.assets import ImportAssetsCommand
         from superset.commands.importers.v1.utils import get_contents_from_bundle
         from superset.extensions import db
+
+        from superset import security_manager
 
         username = os.environ.get("SUPERSET_ADMIN_USERNAME", "admin")
         password = os.environ["SUPERSET_ADMIN_PASSWORD"]

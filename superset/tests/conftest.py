@@ -18,7 +18,9 @@ for path in (SUPERSET_DIR / "docker", SUPERSET_DIR / "tests", SUPERSET_DIR / "te
 
 # Tests that import Superset's modules load this minimal config rather than superset_config.py
 # (which, by design, refuses to load without the real secrets).
-os.environ["SUPERSET_CONFIG_PATH"] = str(Path(__file__).resolve().parent / "superset_test_config.py")
+os.environ["SUPERSET_CONFIG_PATH"] = str(
+    Path(__file__).resolve().parent / "superset_test_config.py"
+)
 
 
 @pytest.fixture(scope="session")

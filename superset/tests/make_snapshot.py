@@ -61,8 +61,9 @@ CREATE TABLE main.daily_metrics (
 """
 
 
-def build(path: Path, days: int = 31, seed: int = 1, start: dt.date = dt.date(2023, 1, 1),
-          scale: int = 1) -> Path:
+def build(
+    path: Path, days: int = 31, seed: int = 1, start: dt.date = dt.date(2023, 1, 1), scale: int = 1
+) -> Path:
     """Writes the snapshot to `path` atomically and returns it."""
     rnd = random.Random(seed)
     path = Path(path)
@@ -83,16 +84,36 @@ def build(path: Path, days: int = 31, seed: int = 1, start: dt.date = dt.date(20
                 dur = trips * rnd.uniform(8.0, 45.0)
                 fare = trips * rnd.uniform(9.0, 70.0)
                 over30 = int(trips * rnd.uniform(0.0, 0.6))
-                loc_rows.append((zone_id, zone, borough, dest, service_zone in ("Airports", "EWR"),
-                                 trips, round(dist, 3), round(dur, 3), round(fare, 2), over30))
+                loc_rows.append(
+                    (
+                        zone_id,
+                        zone,
+                        borough,
+                        dest,
+                        service_zone in ("Airports", "EWR"),
+                        trips,
+                        round(dist, 3),
+                        round(dur, 3),
+                        round(fare, 2),
+                        over30,
+                    )
+                )
         con.executemany("INSERT INTO main.location_metrics VALUES (?,?,?,?,?,?,?,?,?,?)", loc_rows)
         daily_rows = []
         for i in range(days):
             day = start + dt.timedelta(days=i)
             count = rnd.randint(500, 1500) * scale
             over30 = int(count * rnd.uniform(0.05, 0.2))
-            daily_rows.append((day, count, round(rnd.uniform(11.0, 19.0), 4),
-                               round(rnd.uniform(14.0, 22.0), 4), over30, over30 / count))
+            daily_rows.append(
+                (
+                    day,
+                    count,
+                    round(rnd.uniform(11.0, 19.0), 4),
+                    round(rnd.uniform(14.0, 22.0), 4),
+                    over30,
+                    over30 / count,
+                )
+            )
         con.executemany("INSERT INTO main.daily_metrics VALUES (?,?,?,?,?,?)", daily_rows)
         con.execute("CHECKPOINT")
     finally:

@@ -21,17 +21,52 @@ from superset_checks import chart_sql, dashboard_chart_uuids, read_bundle
 # the contract (/work/contract.md, "dbt models"): used when the dbt schema YAML is not there
 CONTRACT_MART_COLUMNS = {
     "location_metrics": {
-        "pickup_zone_id", "pickup_zone", "pickup_borough", "destination_borough", "from_airport",
-        "trips", "total_distance", "total_duration_minutes", "total_fare", "trips_over_30_min",
+        "pickup_zone_id",
+        "pickup_zone",
+        "pickup_borough",
+        "destination_borough",
+        "from_airport",
+        "trips",
+        "total_distance",
+        "total_duration_minutes",
+        "total_fare",
+        "trips_over_30_min",
     },
     "daily_metrics": {
-        "date_of_business", "trip_count", "avg_trip_duration_minutes", "avg_fare_per_trip",
-        "trips_over_30_min", "share_over_30_min",
+        "date_of_business",
+        "trip_count",
+        "avg_trip_duration_minutes",
+        "avg_fare_per_trip",
+        "trips_over_30_min",
+        "share_over_30_min",
     },
 }
-SQL_WORDS = {"sum", "avg", "count", "min", "max", "nullif", "coalesce", "case", "when", "then",
-             "else", "end", "and", "or", "not", "null", "is", "true", "false", "as", "cast",
-             "double", "bigint", "distinct"}
+SQL_WORDS = {
+    "sum",
+    "avg",
+    "count",
+    "min",
+    "max",
+    "nullif",
+    "coalesce",
+    "case",
+    "when",
+    "then",
+    "else",
+    "end",
+    "and",
+    "or",
+    "not",
+    "null",
+    "is",
+    "true",
+    "false",
+    "as",
+    "cast",
+    "double",
+    "bigint",
+    "distinct",
+}
 
 
 def dbt_mart_columns() -> dict[str, set[str]]:
@@ -60,14 +95,19 @@ def test_dbt_schema_agrees_with_the_contract():
     if not dbt:
         pytest.skip("analytics/models declares no mart columns yet")
     for model, cols in dbt.items():
-        assert CONTRACT_MART_COLUMNS[model] <= cols, f"{model}: dbt lacks {CONTRACT_MART_COLUMNS[model] - cols}"
+        assert CONTRACT_MART_COLUMNS[model] <= cols, (
+            f"{model}: dbt lacks {CONTRACT_MART_COLUMNS[model] - cols}"
+        )
 
 
 def test_uuids_unique_and_kinds_present(bundle):
     uuids = [u for kind in bundle.values() for u in kind]
     assert len(uuids) == len(set(uuids))
     assert len(bundle["databases"]) == 1
-    assert {d["table_name"] for d in bundle["datasets"].values()} == {"location_metrics", "daily_metrics"}
+    assert {d["table_name"] for d in bundle["datasets"].values()} == {
+        "location_metrics",
+        "daily_metrics",
+    }
     assert len(bundle["dashboards"]) >= 1 and len(bundle["charts"]) >= 5
 
 
@@ -77,7 +117,9 @@ def test_datasets_point_at_the_database_and_mart_columns(bundle, mart_columns):
         assert str(ds["database_uuid"]) == db_uuid, ds["_file"]
         assert ds["schema"] == "main"
         columns = {c["column_name"] for c in ds["columns"]}
-        assert columns == mart_columns[ds["table_name"]], f"{ds['_file']}: columns differ from the mart"
+        assert columns == mart_columns[ds["table_name"]], (
+            f"{ds['_file']}: columns differ from the mart"
+        )
         if ds.get("main_dttm_col"):
             assert ds["main_dttm_col"] in columns
         for metric in ds["metrics"]:
@@ -89,12 +131,16 @@ def test_datasets_point_at_the_database_and_mart_columns(bundle, mart_columns):
 def test_every_chart_dataset_and_field_exists(bundle):
     for chart in bundle["charts"].values():
         ds = bundle["datasets"].get(str(chart["dataset_uuid"]))
-        assert ds is not None, f"{chart['_file']}: dataset {chart['dataset_uuid']} not in the bundle"
+        assert ds is not None, (
+            f"{chart['_file']}: dataset {chart['dataset_uuid']} not in the bundle"
+        )
         columns = {c["column_name"] for c in ds["columns"]}
         metrics = {m["metric_name"] for m in ds["metrics"]}
         params = chart["params"]
         assert params["viz_type"] == chart["viz_type"]
-        used_metrics = list(params.get("metrics") or []) + ([params["metric"]] if params.get("metric") else [])
+        used_metrics = list(params.get("metrics") or []) + (
+            [params["metric"]] if params.get("metric") else []
+        )
         if params.get("timeseries_limit_metric"):
             used_metrics.append(params["timeseries_limit_metric"])
         assert used_metrics, chart["_file"]
@@ -110,8 +156,9 @@ def test_every_chart_dataset_and_field_exists(bundle):
         assert isinstance(qc, dict) and len(qc["queries"]) == 1, chart["_file"]
         query = qc["queries"][0]
         assert set(query["metrics"]) <= metrics and set(query["columns"]) <= columns, chart["_file"]
-        assert set(query["metrics"]) == set(m for m in used_metrics if m != params.get("timeseries_limit_metric")) \
-            or set(query["metrics"]) == set(used_metrics), chart["_file"]
+        assert set(query["metrics"]) == set(
+            m for m in used_metrics if m != params.get("timeseries_limit_metric")
+        ) or set(query["metrics"]) == set(used_metrics), chart["_file"]
 
 
 def test_every_dashboard_chart_exists(bundle):
@@ -136,19 +183,29 @@ def test_every_dashboard_chart_exists(bundle):
 
 def test_daily_dashboard_has_a_date_filter(bundle):
     daily_ds = next(u for u, d in bundle["datasets"].items() if d["table_name"] == "daily_metrics")
-    dash = next(d for d in bundle["dashboards"].values()
-                if any(bundle["charts"][c]["dataset_uuid"] == daily_ds for c in dashboard_chart_uuids(d)))
+    dash = next(
+        d
+        for d in bundle["dashboards"].values()
+        if any(bundle["charts"][c]["dataset_uuid"] == daily_ds for c in dashboard_chart_uuids(d))
+    )
     kinds = [f["filterType"] for f in dash["metadata"]["native_filter_configuration"]]
     assert "filter_time" in kinds
     for c in dashboard_chart_uuids(dash):  # the time filter reaches the charts through this
-        subjects = [(f["subject"], f["operator"]) for f in bundle["charts"][c]["params"]["adhoc_filters"]]
+        subjects = [
+            (f["subject"], f["operator"]) for f in bundle["charts"][c]["params"]["adhoc_filters"]
+        ]
         assert ("date_of_business", "TEMPORAL_RANGE") in subjects
 
 
 def test_required_charts_exist(bundle):
     names = {c["slice_name"].lower() for c in bundle["charts"].values()}
-    for words in (["daily", "trips"], ["duration", "fare"], ["over 30"], ["airport", "borough"],
-                  ["busiest", "pickup"]):
+    for words in (
+        ["daily", "trips"],
+        ["duration", "fare"],
+        ["over 30"],
+        ["airport", "borough"],
+        ["busiest", "pickup"],
+    ):
         assert any(all(w in n for w in words) for n in names), words
 
 
@@ -175,7 +232,10 @@ def test_bundle_zips_for_superset(tmp_path):
             if "/charts/" in name:
                 json.loads(doc["query_context"])  # a JSON string, as Superset stores it
             if "/databases/" in name:
-                assert doc["sqlalchemy_uri"] == "duckdb:////data/published/taxi.duckdb?access_mode=read_only"
+                assert (
+                    doc["sqlalchemy_uri"]
+                    == "duckdb:////data/published/taxi.duckdb?access_mode=read_only"
+                )
                 assert doc["extra"] is not None  # Superset's importer needs `extra`
 
 

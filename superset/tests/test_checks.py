@@ -33,17 +33,25 @@ def test_sql_matches_an_independent_query(bundle, snapshot):
     sql, _ = chart_sql(chart, bundle["datasets"][chart["dataset_uuid"]])
     con = duckdb.connect(str(snapshot), read_only=True)
     ours = con.execute(sql).fetchall()
-    plain = con.execute("SELECT date_of_business, SUM(trip_count) FROM daily_metrics "
-                        "GROUP BY 1 ORDER BY 1").fetchall()
+    plain = con.execute(
+        "SELECT date_of_business, SUM(trip_count) FROM daily_metrics GROUP BY 1 ORDER BY 1"
+    ).fetchall()
     assert ours == plain
 
 
 def test_unsupported_parts_are_refused(bundle):
     chart = dict(by_name(bundle, "Daily trips"))
-    qc = {**chart["query_context"], "queries": [{**chart["query_context"]["queries"][0],
-                                                 "filters": [{"col": "date_of_business",
-                                                              "op": "TEMPORAL_RANGE",
-                                                              "val": "Last week"}]}]}
+    qc = {
+        **chart["query_context"],
+        "queries": [
+            {
+                **chart["query_context"]["queries"][0],
+                "filters": [
+                    {"col": "date_of_business", "op": "TEMPORAL_RANGE", "val": "Last week"}
+                ],
+            }
+        ],
+    }
     chart["query_context"] = qc
     with pytest.raises(ValueError):
         chart_sql(chart, bundle["datasets"][chart["dataset_uuid"]])

@@ -25,8 +25,13 @@ def load_config(env: dict[str, str]) -> subprocess.CompletedProcess:
         "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
         "print(json.dumps({'uri': m.SQLALCHEMY_DATABASE_URI, 'duckdb': sorted(m.DISALLOWED_SQL_FUNCTIONS.get('duckdb', []))}))\n"
     )
-    return subprocess.run([sys.executable, "-c", code], env={"PATH": os.environ["PATH"], **env},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize("missing", ["SUPERSET_SECRET_KEY", "SUPERSET_DB_PASSWORD"])
@@ -70,9 +75,17 @@ def test_startup_accepts_complete_env():
 
 def test_startup_script_exits_naming_the_variable():
     """The real entry point (python bootstrap.py) stops before touching anything."""
-    env = {"PATH": os.environ["PATH"], "SUPERSET_DASHBOARDS_DIR": str(SUPERSET_DIR / "dashboards"),
-           **{k: v for k, v in GOOD.items() if k != "SUPERSET_ADMIN_PASSWORD"}}
-    proc = subprocess.run([sys.executable, str(SUPERSET_DIR / "docker" / "bootstrap.py")],
-                          env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": os.environ["PATH"],
+        "SUPERSET_DASHBOARDS_DIR": str(SUPERSET_DIR / "dashboards"),
+        **{k: v for k, v in GOOD.items() if k != "SUPERSET_ADMIN_PASSWORD"},
+    }
+    proc = subprocess.run(
+        [sys.executable, str(SUPERSET_DIR / "docker" / "bootstrap.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0
     assert "SUPERSET_ADMIN_PASSWORD" in proc.stderr

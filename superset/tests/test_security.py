@@ -46,24 +46,27 @@ def test_reads_work(engine):
         assert conn.execute(sa.text("SELECT COUNT(*) FROM main.daily_metrics")).scalar() > 0
 
 
-@pytest.mark.parametrize("statement", [
-    "COPY (SELECT 1 AS a) TO '{tmp}/out.csv'",
-    "COPY main.daily_metrics TO '{tmp}/out.parquet' (FORMAT parquet)",
-    "EXPORT DATABASE '{tmp}/export'",
-    "ATTACH '{tmp}/other.duckdb' AS other",
-    "SELECT * FROM read_csv('/etc/passwd')",
-    "SELECT * FROM read_text('/etc/passwd')",
-    "SELECT * FROM glob('/*')",
-    "SELECT * FROM '/etc/passwd'",
-    "INSERT INTO main.daily_metrics (trip_count) VALUES (1)",
-    "DELETE FROM main.daily_metrics",
-    "CREATE TABLE main.x AS SELECT 1 AS a",
-    "DROP TABLE main.daily_metrics",
-    "INSTALL httpfs",
-    "LOAD httpfs",
-    "SET enable_external_access = true",
-    "SET access_mode = 'read_write'",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "COPY (SELECT 1 AS a) TO '{tmp}/out.csv'",
+        "COPY main.daily_metrics TO '{tmp}/out.parquet' (FORMAT parquet)",
+        "EXPORT DATABASE '{tmp}/export'",
+        "ATTACH '{tmp}/other.duckdb' AS other",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_text('/etc/passwd')",
+        "SELECT * FROM glob('/*')",
+        "SELECT * FROM '/etc/passwd'",
+        "INSERT INTO main.daily_metrics (trip_count) VALUES (1)",
+        "DELETE FROM main.daily_metrics",
+        "CREATE TABLE main.x AS SELECT 1 AS a",
+        "DROP TABLE main.daily_metrics",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SET enable_external_access = true",
+        "SET access_mode = 'read_write'",
+    ],
+)
 def test_refused(engine, tmp_path, statement):
     with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError):
         conn.execute(sa.text(statement.format(tmp=tmp_path)))
@@ -77,7 +80,9 @@ def test_superset_blocks_dml_and_file_functions_itself():
 
     assert SQLScript("INSERT INTO t VALUES (1)", "duckdb").has_mutation()
     assert SQLScript("CREATE TABLE a AS SELECT 1", "duckdb").has_mutation()
-    assert SQLScript("SELECT * FROM read_csv('/etc/passwd')", "duckdb").check_functions_present({"read_csv"})
+    assert SQLScript("SELECT * FROM read_csv('/etc/passwd')", "duckdb").check_functions_present(
+        {"read_csv"}
+    )
     # not seen as mutations by Superset 6.1's parser: DuckDB's settings must refuse them (above)
     assert not SQLScript("COPY (SELECT 1) TO '/tmp/x.csv'", "duckdb").has_mutation()
     assert not SQLScript("ATTACH '/tmp/x.duckdb' AS x", "duckdb").has_mutation()

@@ -34,6 +34,7 @@ def _sql_str(value: str) -> str:
 
 # --- loading a month ------------------------------------------------------------------------------
 
+
 def load_floor(parquet: str, database: str) -> dict:
     """Bare DuckDB: the whole file into a table, no checks, no normalisation."""
     import duckdb
@@ -43,7 +44,10 @@ def load_floor(parquet: str, database: str) -> dict:
     conn.execute(f"CREATE TABLE trips AS SELECT * FROM read_parquet({_sql_str(parquet)})")
     conn.close()  # the checkpoint that writes the table to disk is part of the work
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rows": duckdb.connect(database).sql("FROM trips SELECT count(*)").fetchone()[0]}
+    return {
+        "seconds": seconds,
+        "rows": duckdb.connect(database).sql("FROM trips SELECT count(*)").fetchone()[0],
+    }
 
 
 def load_project(parquet: str, database: str, month: str) -> dict:
@@ -78,6 +82,7 @@ def load_months(raw_dir: str, database: str, months: list[str]) -> dict:
 
 # --- dbt ------------------------------------------------------------------------------------------
 
+
 def dbt_command(database: str, target: str, args: list[str]) -> dict:
     """One dbt CLI invocation against `database`, from process start to exit (the wall time a
     Dagster step waits for), with what dbt itself recorded in run_results.json."""
@@ -98,7 +103,9 @@ def dbt_command(database: str, target: str, args: list[str]) -> dict:
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}")
+        raise RuntimeError(
+            f"{' '.join(command)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
+        )
     results_file = Path(target) / "run_results.json"  # not written by `dbt parse`
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     log = (Path(target) / "dbt.log").read_text()
@@ -128,10 +135,14 @@ def sql_floor(database: str, run_results: str, manifest: str) -> dict:
             statements.append(f"SELECT count(*) FROM ({code}) AS dbt_test")
         elif kind == "view":
             statements.append(f"CREATE OR REPLACE VIEW {relation} AS {code}")
-        elif kind == "table" or conn.sql(
-            f"SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' "
-            f"AND table_name = {_sql_str(node['alias'])}"
-        ).fetchone()[0] == 0:
+        elif (
+            kind == "table"
+            or conn.sql(
+                f"SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' "
+                f"AND table_name = {_sql_str(node['alias'])}"
+            ).fetchone()[0]
+            == 0
+        ):
             statements.append(f"CREATE OR REPLACE TABLE {relation} AS {code}")
         else:  # incremental, delete+insert on its unique key, as dbt-duckdb does it
             key = node["config"]["unique_key"]
@@ -150,13 +161,12 @@ def sql_floor(database: str, run_results: str, manifest: str) -> dict:
 def dbt_import_floor() -> dict:
     """What any dbt process pays before it reads the project: the interpreter and dbt's imports."""
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-c", "import dbt.cli.main, dbt.adapters.duckdb"], check=True
-    )
+    subprocess.run([sys.executable, "-c", "import dbt.cli.main, dbt.adapters.duckdb"], check=True)
     return {"seconds": time.perf_counter() - started}
 
 
 # --- Dagster --------------------------------------------------------------------------------------
+
 
 def daily_step(day: str) -> dict:
     """One `daily_metrics` day partition, materialized exactly as a run does it (the asset, its
@@ -176,7 +186,11 @@ def daily_step(day: str) -> dict:
         seconds = time.perf_counter() - started
     assert result.success
     # measured as deployed only if the row count came back (a wrong catalog fails it quietly)
-    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "daily_metrics"]
+    [event] = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path[-1] == "daily_metrics"
+    ]
     assert "dagster/row_count" in event.materialization.metadata, event.materialization.metadata
     target = next(Path(os.environ["DBT_TARGET_PATH"]).glob(f"*-{result.run_id[:7]}-*"))
     results = json.loads((target / "run_results.json").read_text())
@@ -221,8 +235,15 @@ def imports_floor() -> dict:
 CASES = {
     f.__name__: f
     for f in (
-        load_floor, load_project, load_months, dbt_command, sql_floor, dbt_import_floor,
-        daily_step, definitions_load, imports_floor,
+        load_floor,
+        load_project,
+        load_months,
+        dbt_command,
+        sql_floor,
+        dbt_import_floor,
+        daily_step,
+        definitions_load,
+        imports_floor,
     )
 }
 

@@ -39,7 +39,12 @@ from pathlib import Path
 
 USER_CODE = Path(__file__).resolve().parents[1]
 DAY = "2023-01-15"
-CASES = ("load", "dbt", "daily", "definitions")  # the day partition the daily case builds: in the first month, loaded in both
+CASES = (
+    "load",
+    "dbt",
+    "daily",
+    "definitions",
+)  # the day partition the daily case builds: in the first month, loaded in both
 
 
 @dataclass
@@ -67,7 +72,9 @@ def run_case(case: str, env: dict[str, str] | None = None, **arguments) -> dict:
         cwd=USER_CODE, env={**os.environ, **(env or {})}, capture_output=True, text=True,
     )  # fmt: skip
     if done.returncode != 0:
-        raise SystemExit(f"benchmark case {case} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
+        raise SystemExit(
+            f"benchmark case {case} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+        )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -205,11 +212,19 @@ def bench_daily(args, work: Path, built_1: Path, built_n: Path, months: list[str
             )
     one, many = median(runs["1"]), median(runs["n"])
     sql_one, sql_many = median(runs["1"], "sql_seconds"), median(runs["n"], "sql_seconds")
-    trips = _count(built_n, f"select count(*) from main.stg_trips where cast(pickup_datetime as date) = '{DAY}'")
+    trips = _count(
+        built_n,
+        f"select count(*) from main.stg_trips where cast(pickup_datetime as date) = '{DAY}'",
+    )
     rows = [
         Row(
-            f"daily_metrics day step, {len(months)} months loaded vs 1", many, one, many / one,
-            trips, max(r["peak_mb"] for r in runs["n"]), "<= 1.2x",
+            f"daily_metrics day step, {len(months)} months loaded vs 1",
+            many,
+            one,
+            many / one,
+            trips,
+            max(r["peak_mb"] for r in runs["n"]),
+            "<= 1.2x",
             f"dbt SQL alone {sql_many:.2f} s vs {sql_one:.2f} s "
             f"({sql_many / sql_one:.2f}x); full re-parse in "
             f"{sum(r['full_parse'] for r in runs['n'] + runs['1'])} of {2 * args.repeat} steps",
@@ -227,7 +242,9 @@ def bench_daily(args, work: Path, built_1: Path, built_n: Path, months: list[str
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir()
         shutil.copy(Path(last["target"]).parent / "partial_parse.msgpack", target)
-        command = run_case("dbt_command", database=str(database), target=str(target), args=last["dbt_args"])
+        command = run_case(
+            "dbt_command", database=str(database), target=str(target), args=last["dbt_args"]
+        )
         floor_db = fresh_copy(built_n, work / "overhead-floor")
         floor = run_case("sql_floor", database=str(floor_db),
                          run_results=str(target / "run_results.json"),
@@ -239,8 +256,13 @@ def bench_daily(args, work: Path, built_1: Path, built_n: Path, months: list[str
     dbt_imports = median(imports)
     rows.append(
         Row(
-            "dbt step overhead (dbt process - its SQL)", wall - sql, dbt_imports, None, None,
-            max(r["peak_mb"] for r in overheads), "<= 1 s",
+            "dbt step overhead (dbt process - its SQL)",
+            wall - sql,
+            dbt_imports,
+            None,
+            None,
+            max(r["peak_mb"] for r in overheads),
+            "<= 1 s",
             f"dbt process {wall:.2f} s, its SQL run directly {sql:.2f} s; floor = Python start "
             f"+ `import dbt.cli.main, dbt.adapters.duckdb`; parse skipped: "
             f"{not any(r['full_parse'] for r in overheads)}",
@@ -301,8 +323,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs of each short case (median)")
     parser.add_argument("--cache", type=Path, help="where sample months are kept between runs")
     parser.add_argument("--json", type=Path, default=USER_CODE / "benchmarks" / "results.json")
-    parser.add_argument("--cases", type=lambda v: v.split(","), default=list(CASES),
-                        help=f"comma-separated subset of {','.join(CASES)}")
+    parser.add_argument(
+        "--cases",
+        type=lambda v: v.split(","),
+        default=list(CASES),
+        help=f"comma-separated subset of {','.join(CASES)}",
+    )
     args = parser.parse_args()
     if not set(args.cases) <= set(CASES):
         parser.error(f"--cases: choose from {','.join(CASES)}")

@@ -15,7 +15,9 @@ import dagster as dg
 
 
 def keep_fresh() -> dg.AutomationCondition:
-    missing_not_failed = dg.AutomationCondition.missing() & ~dg.AutomationCondition.execution_failed()
+    missing_not_failed = (
+        dg.AutomationCondition.missing() & ~dg.AutomationCondition.execution_failed()
+    )
     return (
         (missing_not_failed | dg.AutomationCondition.any_deps_updated().since_last_handled())
         & ~dg.AutomationCondition.any_deps_missing()

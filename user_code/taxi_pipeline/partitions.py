@@ -24,7 +24,9 @@ def month_bounds(settings: Settings) -> tuple[str, str | None]:
     return start, after.isoformat()
 
 
-def build_partitions(settings: Settings) -> tuple[
+def build_partitions(
+    settings: Settings,
+) -> tuple[
     dg.MonthlyPartitionsDefinition, dg.WeeklyPartitionsDefinition, dg.DailyPartitionsDefinition
 ]:
     start, end = month_bounds(settings)

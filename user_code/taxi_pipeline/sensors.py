@@ -1,6 +1,5 @@
 """Sensors: ad-hoc request files, and the sensor that evaluates automation conditions."""
 
-
 import json
 from pathlib import Path
 

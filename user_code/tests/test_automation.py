@@ -36,13 +36,27 @@ def test_each_stage_follows_once_its_inputs_landed_until_the_snapshot_is_publish
     daily = defs.resolve_asset_graph().get(dg.AssetKey("daily_metrics")).partitions_def
     weekly = defs.resolve_asset_graph().get(dg.AssetKey("trips_by_week")).partitions_def
     stages = [
-        ({"taxi_trips_file": MONTHS, "taxi_trips": MONTHS, "taxi_zones_file": None,
-          "taxi_zones": None, "stg_zones": None},
-         {"stg_trips": 1, "location_metrics": 1, "airport_trips": 1}),
-        ({"stg_trips": None, "location_metrics": None, "airport_trips": None},
-         {"daily_metrics": 90, "trips_by_week": 12}),
-        ({"daily_metrics": daily.get_partition_keys(), "trips_by_week": weekly.get_partition_keys()},
-         {"published_warehouse": 1}),
+        (
+            {
+                "taxi_trips_file": MONTHS,
+                "taxi_trips": MONTHS,
+                "taxi_zones_file": None,
+                "taxi_zones": None,
+                "stg_zones": None,
+            },
+            {"stg_trips": 1, "location_metrics": 1, "airport_trips": 1},
+        ),
+        (
+            {"stg_trips": None, "location_metrics": None, "airport_trips": None},
+            {"daily_metrics": 90, "trips_by_week": 12},
+        ),
+        (
+            {
+                "daily_metrics": daily.get_partition_keys(),
+                "trips_by_week": weekly.get_partition_keys(),
+            },
+            {"published_warehouse": 1},
+        ),
         ({"published_warehouse": None}, {}),
     ]
     with dg.instance_for_test() as instance:

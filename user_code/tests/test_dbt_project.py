@@ -186,9 +186,17 @@ def _dbt(db: Path, work: Path, *args: str) -> tuple[subprocess.CompletedProcess,
     env = {**os.environ, "DUCKDB_DATABASE": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     proc = subprocess.run(
         [
-            _dbt_executable(), *args, "--no-use-colors",
-            "--project-dir", str(ANALYTICS_DIR), "--profiles-dir", str(ANALYTICS_DIR),
-            "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
+            _dbt_executable(),
+            *args,
+            "--no-use-colors",
+            "--project-dir",
+            str(ANALYTICS_DIR),
+            "--profiles-dir",
+            str(ANALYTICS_DIR),
+            "--target-path",
+            str(work / "target"),
+            "--log-path",
+            str(work / "logs"),
         ],  # fmt: skip
         cwd=work,
         env=env,
@@ -199,7 +207,9 @@ def _dbt(db: Path, work: Path, *args: str) -> tuple[subprocess.CompletedProcess,
     # The artifacts land in the temporary folder, not in analytics/target.
     results_file = work / "target" / "run_results.json"
     assert results_file.exists(), proc.stdout + proc.stderr
-    statuses = {r["unique_id"]: r["status"] for r in json.loads(results_file.read_text())["results"]}
+    statuses = {
+        r["unique_id"]: r["status"] for r in json.loads(results_file.read_text())["results"]
+    }
     return proc, statuses
 
 
@@ -271,7 +281,9 @@ def incremental_runs(raw_db, tmp_path_factory):
     # The trips of 2023-02-02 disappear upstream (a month reloaded): re-running window B must
     # drop that day's row, not keep a stale one.
     with duckdb.connect(str(db)) as con:
-        con.execute("delete from raw_taxis.trips where cast(pickup_datetime as date) = date '2023-02-02'")
+        con.execute(
+            "delete from raw_taxis.trips where cast(pickup_datetime as date) = date '2023-02-02'"
+        )
     proc, _ = _dbt(db, work / "b2", "build", "--select", "daily_metrics", *window_b)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     snapshots["b2"] = _daily_rows(db)
@@ -316,7 +328,10 @@ def test_dbt_build_passes_every_test(full_build):
     _, proc, statuses = full_build
     assert proc.returncode == 0, proc.stdout + proc.stderr
     models = {k for k in statuses if k.startswith("model.")}
-    assert models == {f"model.analytics.{m}" for m in ("stg_trips", "stg_zones", "location_metrics", "daily_metrics")}
+    assert models == {
+        f"model.analytics.{m}"
+        for m in ("stg_trips", "stg_zones", "location_metrics", "daily_metrics")
+    }
     tests = {k: v for k, v in statuses.items() if k.startswith("test.")}
     assert len(tests) >= 50
     assert set(tests.values()) == {"pass"}, {k: v for k, v in tests.items() if v != "pass"}
@@ -363,10 +378,17 @@ def test_staging_keeps_every_trip_and_the_real_zone_labels(full_build):
     db = full_build[0]
     assert _query(db, "select count(*) from main.stg_trips") == [(len(TRIPS),)]
     zones = dict(
-        ((z, (b, a)) for z, b, a in _query(db, "select zone_id, borough, is_airport from main.stg_zones"))
+        (
+            (z, (b, a))
+            for z, b, a in _query(db, "select zone_id, borough, is_airport from main.stg_zones")
+        )
     )
     assert zones[264] == ("Unknown", False) and zones[265] == ("N/A", False)
-    assert zones[1] == ("EWR", True) and zones[132] == ("Queens", True) and zones[161] == ("Manhattan", False)
+    assert (
+        zones[1] == ("EWR", True)
+        and zones[132] == ("Queens", True)
+        and zones[161] == ("Manhattan", False)
+    )
     # Exact minutes from epoch seconds: 30.5, not a truncated 30.
     durations = {
         trip_id: minutes
@@ -408,11 +430,15 @@ def test_daily_metrics_equal_an_independent_recount(full_build):
         """,
     )
     assert [(r[0], r[1], r[4]) for r in recount] == [(r[0], r[1], r[4]) for r in actual]
-    assert [v for r in recount for v in r[2:4]] == pytest.approx([v for r in actual for v in r[2:4]])
+    assert [v for r in recount for v in r[2:4]] == pytest.approx(
+        [v for r in actual for v in r[2:4]]
+    )
 
 
 def test_daily_metrics_first_build_is_limited_to_the_window(incremental_runs):
-    window_a = {d: v for d, v in _expected_daily(TRIPS).items() if date(2023, 1, 2) <= d < date(2023, 1, 4)}
+    window_a = {
+        d: v for d, v in _expected_daily(TRIPS).items() if date(2023, 1, 2) <= d < date(2023, 1, 4)
+    }
     # Half-open: the 2023-01-04 00:00:00 trip and the 2023-01-01 23:59:59 one are outside.
     assert sorted(window_a) == [date(2023, 1, 2), date(2023, 1, 3)]
     _assert_daily_equals(incremental_runs["a1"], window_a)
@@ -424,7 +450,11 @@ def test_daily_metrics_same_window_twice_is_idempotent(incremental_runs):
 
 def test_daily_metrics_two_windows_give_the_union(incremental_runs):
     expected = _expected_daily(TRIPS)
-    union = {d: v for d, v in expected.items() if date(2023, 1, 2) <= d < date(2023, 1, 4) or date(2023, 2, 1) <= d < date(2023, 2, 3)}
+    union = {
+        d: v
+        for d, v in expected.items()
+        if date(2023, 1, 2) <= d < date(2023, 1, 4) or date(2023, 2, 1) <= d < date(2023, 2, 3)
+    }
     _assert_daily_equals(incremental_runs["b1"], union)
     assert incremental_runs["b1"][:2] == incremental_runs["a1"]
 
@@ -447,7 +477,9 @@ def test_dbt_build_fails_on_rows_that_break_the_contract(broken_build):
         assert any(k.startswith(prefix) for k in failed), (prefix, failed)
     # Nothing else is reported broken, and the marts are not built on top of bad staging data.
     assert all(
-        k.startswith(("test.analytics.non_negative_stg_trips", "test.analytics.relationships_stg_trips"))
+        k.startswith(
+            ("test.analytics.non_negative_stg_trips", "test.analytics.relationships_stg_trips")
+        )
         for k in failed
     ), failed
     assert statuses.get("model.analytics.location_metrics") == "skipped"

@@ -94,7 +94,13 @@ def test_every_job_exists(repo):
 def test_trip_update_job_leaves_out_stg_trips_and_downstream(repo):
     job = repo.get_job("trip_update_job")
     selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
-    assert selected == {"taxi_trips_file", "taxi_trips", "taxi_zones_file", "taxi_zones", "stg_zones"}
+    assert selected == {
+        "taxi_trips_file",
+        "taxi_trips",
+        "taxi_zones_file",
+        "taxi_zones",
+        "stg_zones",
+    }
 
 
 @pytest.mark.parametrize(
@@ -119,7 +125,9 @@ def test_partitioned_schedules_do_not_repeat_after_the_configured_range(repo):
     definition = repo.get_schedule_def("trip_update_job_schedule")
     keys = []
     for tick in (datetime(2023, 4, 5), datetime(2024, 6, 5)):
-        with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repo) as context:
+        with dg.build_schedule_context(
+            scheduled_execution_time=tick, repository_def=repo
+        ) as context:
             [request] = definition.evaluate_tick(context).run_requests
         keys.append(request.run_key)
     assert keys == ["2023-03-01", "2023-03-01"]
@@ -143,7 +151,9 @@ def _evaluate(requests_dir, cursor=None):
 
 def test_request_sensor_launches_one_run_per_new_or_changed_file(tmp_path):
     good = tmp_path / "queens.json"
-    good.write_text(json.dumps({"borough": "Queens", "start_date": "2023-01-02", "end_date": "2023-01-09"}))
+    good.write_text(
+        json.dumps({"borough": "Queens", "start_date": "2023-01-02", "end_date": "2023-01-09"})
+    )
     first = _evaluate(tmp_path)
     [request] = first.run_requests
     config = request.run_config["ops"]["adhoc_request"]["config"]
@@ -156,7 +166,9 @@ def test_request_sensor_launches_one_run_per_new_or_changed_file(tmp_path):
     # nothing new: no run
     assert not _evaluate(tmp_path, first.cursor).run_requests
     # the file changes: one more run, with a new run key
-    good.write_text(json.dumps({"borough": "Queens", "start_date": "2023-01-02", "end_date": "2023-01-20"}))
+    good.write_text(
+        json.dumps({"borough": "Queens", "start_date": "2023-01-02", "end_date": "2023-01-20"})
+    )
     later = time.time() + 5
     os.utime(good, (later, later))
     [again] = _evaluate(tmp_path, first.cursor).run_requests
@@ -169,7 +181,10 @@ def test_request_sensor_launches_one_run_per_new_or_changed_file(tmp_path):
         ("{not json", "not readable JSON"),
         ('["Queens"]', "expected a JSON object"),
         ('{"borough": "Queens", "start_date": "2023-01-02"}', "end_date"),
-        ('{"borough": "Queens", "start_date": "2023-13-02", "end_date": "2023-01-09"}', "YYYY-MM-DD"),
+        (
+            '{"borough": "Queens", "start_date": "2023-13-02", "end_date": "2023-01-09"}',
+            "YYYY-MM-DD",
+        ),
         ('{"borough": "Queens", "start_date": "2023-01-09", "end_date": "2023-01-02"}', "before"),
     ],
 )
@@ -184,7 +199,9 @@ def test_request_sensor_reports_a_bad_file_and_still_serves_the_good_ones(tmp_pa
     (tmp_path / "good.json").unlink()
     result = _evaluate(tmp_path)
     assert not result.run_requests
-    assert "bad.json" in result.skip_reason.skip_message and cause in result.skip_reason.skip_message
+    assert (
+        "bad.json" in result.skip_reason.skip_message and cause in result.skip_reason.skip_message
+    )
 
 
 def test_dbt_resource_knows_its_dbt_version_without_starting_dbt():

@@ -46,9 +46,7 @@ def loaded(site, tmp_path, monkeypatch):
     )
     resources = build_resources(settings)
     with dg.instance_for_test() as instance:
-        assert dg.materialize(
-            INGEST[2:], resources=resources, instance=instance
-        ).success
+        assert dg.materialize(INGEST[2:], resources=resources, instance=instance).success
         assert dg.materialize(
             INGEST[:2], resources=resources, instance=instance, partition_key="2023-01-01"
         ).success
@@ -76,7 +74,10 @@ def test_a_bad_month_fails_clearly_and_keeps_loaded_months(loaded, site, replies
     before = _rows(settings)
     site.serve("/trip-data/yellow_tripdata_2023-02.parquet", *replies)
     result = dg.materialize(
-        INGEST[:2], resources=resources, instance=instance, partition_key="2023-02-01",
+        INGEST[:2],
+        resources=resources,
+        instance=instance,
+        partition_key="2023-02-01",
         raise_on_error=False,
     )
     assert not result.success

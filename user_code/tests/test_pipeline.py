@@ -7,13 +7,16 @@ Python assets, the snapshot) on one Dagster instance, then assertions on real nu
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from conftest import TEST_ENV
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from taxi_pipeline.assets.dbt import dbt_analytics, dbt_daily_metrics
 from taxi_pipeline.assets.ingestion import taxi_trips, taxi_trips_file, taxi_zones, taxi_zones_file
@@ -22,7 +25,6 @@ from taxi_pipeline.assets.publish import published_warehouse
 from taxi_pipeline.assets.requests import adhoc_request
 from taxi_pipeline.resources import build_resources
 from taxi_pipeline.settings import load_settings
-from conftest import TEST_ENV
 
 MONTHS = ["2023-01-01", "2023-02-01"]
 
@@ -48,7 +50,9 @@ class Built:
         self.results: dict[str, dg.ExecuteInProcessResult] = {}
 
     def materialize(self, name: str, assets, **kwargs) -> dg.ExecuteInProcessResult:
-        result = _ok(dg.materialize(assets, resources=self.resources, instance=self.instance, **kwargs))
+        result = _ok(
+            dg.materialize(assets, resources=self.resources, instance=self.instance, **kwargs)
+        )
         self.results[name] = result
         return result
 
@@ -87,7 +91,9 @@ def test_each_month_loads_its_file_minus_the_counted_drops(built: Built):
         metadata = _metadata(built.results[f"trips {month}"], "taxi_trips")
         file_rows = _metadata(built.results[f"trips {month}"], "taxi_trips_file")["rows_in_file"]
         assert file_rows == built.settings.sample_trips_per_month
-        dropped = sum(v for k, v in metadata.items() if k.startswith("dropped_") and k != "dropped_total")
+        dropped = sum(
+            v for k, v in metadata.items() if k.startswith("dropped_") and k != "dropped_total"
+        )
         assert metadata["dagster/row_count"] == file_rows - dropped
         # the sample carries a few of every real quirk, so the cleaning code really ran
         assert dropped > 0
@@ -158,7 +164,9 @@ def test_dbt_steps_reuse_the_parse_state_across_partitions(built: Built):
     for log in logs:
         parsing = [line for line in log.splitlines() if "partial pars" in line.lower()]
         assert not any("Unable to do partial parsing" in line for line in parsing), parsing
-        assert any("Nothing changed, skipping partial parsing." in line for line in parsing), parsing
+        assert any("Nothing changed, skipping partial parsing." in line for line in parsing), (
+            parsing
+        )
     assert "--event-time-start 2023-02-10T00:00:00" in logs[0]
     assert "--event-time-start 2023-02-11T00:00:00" in logs[1]
 
@@ -175,7 +183,9 @@ def test_loading_a_month_three_times_leaves_the_same_rows(built: Built):
     [(february,)] = built.query(
         "select count(*) from raw_taxis.trips where partition_date = '2023-02-01'"
     )
-    assert february == _metadata(built.results["trips 2023-02-01"], "taxi_trips")["dagster/row_count"]
+    assert (
+        february == _metadata(built.results["trips 2023-02-01"], "taxi_trips")["dagster/row_count"]
+    )
 
 
 def test_dbt_materializations_carry_row_counts_and_columns(built: Built):

@@ -128,9 +128,13 @@ def month_rows(conn, month_date: str) -> list[tuple]:
 
 def test_layout_constants():
     assert len(TRIP_COLUMNS_2023) == 19
-    assert list(TRIP_COLUMNS_2023)[:3] == ["VendorID", "tpep_pickup_datetime", "tpep_dropoff_datetime"]
+    assert list(TRIP_COLUMNS_2023)[:3] == [
+        "VendorID",
+        "tpep_pickup_datetime",
+        "tpep_dropoff_datetime",
+    ]
     assert TRIP_COLUMNS_2023["RatecodeID"] == pa.float64()
-    assert REQUIRED_TRIP_COLUMNS <= set(TRIP_COLUMNS_2023)
+    assert set(TRIP_COLUMNS_2023) >= REQUIRED_TRIP_COLUMNS
     assert "airport_fee" not in REQUIRED_TRIP_COLUMNS
     assert ZONE_COLUMNS == ("LocationID", "Borough", "Zone", "service_zone")
     assert trips_file_name("2023-01") == "yellow_tripdata_2023-01.parquet"
@@ -169,15 +173,28 @@ def test_download_trips_and_zones(tlc, tmp_path, trips_bytes, zones_bytes):
     ],
     ids=["500-503-ok", "429-ok", "zones-502-ok", "dropped-connection-ok"],
 )
-def test_transient_failures_are_retried(tlc, tmp_path, trips_bytes, zones_bytes, path, replies,
-                                        expected_hits):
+def test_transient_failures_are_retried(
+    tlc, tmp_path, trips_bytes, zones_bytes, path, replies, expected_hits
+):
     body = trips_bytes if path == TRIPS_PATH else zones_bytes
-    tlc.serve(path, *[Reply(r.status, body if r.status == 200 else b"oops", r.content_type,
-                            r.drop_after, r.headers) for r in replies])
+    tlc.serve(
+        path,
+        *[
+            Reply(
+                r.status,
+                body if r.status == 200 else b"oops",
+                r.content_type,
+                r.drop_after,
+                r.headers,
+            )
+            for r in replies
+        ],
+    )
     retries = []
     if path == TRIPS_PATH:
-        got = download_trips(MONTH, tmp_path, tlc.base_url, **FAST,
-                             on_retry=lambda *a: retries.append(a))
+        got = download_trips(
+            MONTH, tmp_path, tlc.base_url, **FAST, on_retry=lambda *a: retries.append(a)
+        )
     else:
         got = download_zones(tmp_path, tlc.base_url, **FAST, on_retry=lambda *a: retries.append(a))
     assert got.read_bytes() == body
@@ -211,7 +228,10 @@ def good_state(tlc, tmp_path, trips_bytes, zones_bytes, sample_dir):
         assert {p.name: sha256(p) for p in raw.iterdir()} == before["files"]
         assert month_rows(conn, "2023-01-01") == before["jan"]
         assert month_rows(conn, "2023-02-01") == before["feb"]
-        assert conn.execute("SELECT * FROM raw_taxis.zones ORDER BY zone_id").fetchall() == before["zones"]
+        assert (
+            conn.execute("SELECT * FROM raw_taxis.zones ORDER BY zone_id").fetchall()
+            == before["zones"]
+        )
 
     yield raw, conn, check
     conn.close()
@@ -224,27 +244,77 @@ def _missing_columns_parquet(tmp_path: Path) -> bytes:
 
 BAD_CASES = {
     # id: (path, reply factory(trips_bytes, tmp_path), exception type, message fragments, hits)
-    "trips-404": (TRIPS_PATH, lambda b, t: Reply(404, b"<Error>NoSuchKey</Error>", "application/xml"),
-                  DownloadError, ["not found", "404", TRIPS_PATH, "TAXI_TLC_BASE_URL"], 1),
-    "trips-403": (TRIPS_PATH, lambda b, t: Reply(403, b"AccessDenied"),
-                  DownloadError, ["not found", "403", "not published yet"], 1),
+    "trips-404": (
+        TRIPS_PATH,
+        lambda b, t: Reply(404, b"<Error>NoSuchKey</Error>", "application/xml"),
+        DownloadError,
+        ["not found", "404", TRIPS_PATH, "TAXI_TLC_BASE_URL"],
+        1,
+    ),
+    "trips-403": (
+        TRIPS_PATH,
+        lambda b, t: Reply(403, b"AccessDenied"),
+        DownloadError,
+        ["not found", "403", "not published yet"],
+        1,
+    ),
     "zones-404": (ZONES_PATH, lambda b, t: Reply(404), DownloadError, ["not found", ZONES_PATH], 1),
-    "trips-500-forever": (TRIPS_PATH, lambda b, t: Reply(500, b"boom"),
-                          DownloadError, ["after 3 attempts", "HTTP 500", TRIPS_PATH], 3),
-    "zones-html-page": (ZONES_PATH, lambda b, t: Reply(200, HTML, "text/html; charset=utf-8"),
-                        InvalidFileError, ["HTML", ZONES_PATH, "TAXI_TLC_BASE_URL"], 1),
-    "zones-html-as-csv": (ZONES_PATH, lambda b, t: Reply(200, HTML, "text/csv"),
-                          InvalidFileError, ["HTML", ZONES_PATH, ZONES_FILE_NAME], 1),
-    "zones-wrong-header": (ZONES_PATH, lambda b, t: Reply(200, b"id,name\n1,x\n", "text/csv"),
-                           InvalidFileError, ["header", ZONES_PATH], 1),
-    "trips-truncated": (TRIPS_PATH, lambda b, t: Reply(200, b[: len(b) // 2]),
-                        InvalidFileError, ["truncated", TRIPS_PATH, "yellow_tripdata_2023-01.parquet"], 1),
-    "trips-missing-columns": (TRIPS_PATH, lambda b, t: Reply(200, _missing_columns_parquet(t)),
-                              InvalidFileError, ["missing", "PULocationID", "fare_amount", TRIPS_PATH], 1),
-    "trips-html-page": (TRIPS_PATH, lambda b, t: Reply(200, HTML, "text/html"),
-                        InvalidFileError, ["HTML", TRIPS_PATH], 1),
-    "trips-not-parquet": (TRIPS_PATH, lambda b, t: Reply(200, b"VendorID,tpep\n1,2\n", "text/csv"),
-                          InvalidFileError, ["not a parquet file", TRIPS_PATH], 1),
+    "trips-500-forever": (
+        TRIPS_PATH,
+        lambda b, t: Reply(500, b"boom"),
+        DownloadError,
+        ["after 3 attempts", "HTTP 500", TRIPS_PATH],
+        3,
+    ),
+    "zones-html-page": (
+        ZONES_PATH,
+        lambda b, t: Reply(200, HTML, "text/html; charset=utf-8"),
+        InvalidFileError,
+        ["HTML", ZONES_PATH, "TAXI_TLC_BASE_URL"],
+        1,
+    ),
+    "zones-html-as-csv": (
+        ZONES_PATH,
+        lambda b, t: Reply(200, HTML, "text/csv"),
+        InvalidFileError,
+        ["HTML", ZONES_PATH, ZONES_FILE_NAME],
+        1,
+    ),
+    "zones-wrong-header": (
+        ZONES_PATH,
+        lambda b, t: Reply(200, b"id,name\n1,x\n", "text/csv"),
+        InvalidFileError,
+        ["header", ZONES_PATH],
+        1,
+    ),
+    "trips-truncated": (
+        TRIPS_PATH,
+        lambda b, t: Reply(200, b[: len(b) // 2]),
+        InvalidFileError,
+        ["truncated", TRIPS_PATH, "yellow_tripdata_2023-01.parquet"],
+        1,
+    ),
+    "trips-missing-columns": (
+        TRIPS_PATH,
+        lambda b, t: Reply(200, _missing_columns_parquet(t)),
+        InvalidFileError,
+        ["missing", "PULocationID", "fare_amount", TRIPS_PATH],
+        1,
+    ),
+    "trips-html-page": (
+        TRIPS_PATH,
+        lambda b, t: Reply(200, HTML, "text/html"),
+        InvalidFileError,
+        ["HTML", TRIPS_PATH],
+        1,
+    ),
+    "trips-not-parquet": (
+        TRIPS_PATH,
+        lambda b, t: Reply(200, b"VendorID,tpep\n1,2\n", "text/csv"),
+        InvalidFileError,
+        ["not a parquet file", TRIPS_PATH],
+        1,
+    ),
 }
 
 
@@ -275,8 +345,14 @@ def test_unreachable_server_is_retried_then_reported(good_state):
         port = sock.getsockname()[1]
     retries = []
     with pytest.raises(DownloadError, match="after 3 attempts: connection failed") as info:
-        download_trips(MONTH, raw, f"http://127.0.0.1:{port}", retries=2, **FAST,
-                       on_retry=lambda *a: retries.append(a))
+        download_trips(
+            MONTH,
+            raw,
+            f"http://127.0.0.1:{port}",
+            retries=2,
+            **FAST,
+            on_retry=lambda *a: retries.append(a),
+        )
     assert info.value.attempts == 3 and len(retries) == 2
     assert f"127.0.0.1:{port}/trip-data/yellow_tripdata_2023-01.parquet" in str(info.value)
     check()
@@ -321,34 +397,48 @@ def _quirk_rows() -> list[dict]:
     t = datetime(2023, 1, 15, 12, 0, 0)
     later = t + timedelta(minutes=12)
     return [
-        {},                                                            # 1 clean
-        {"RatecodeID": 99.0},                                          # 2 fixed: 99 -> NULL
-        {"passenger_count": None, "RatecodeID": None, "payment_type": 0,
-         "congestion_surcharge": None, "airport_fee": None, "store_and_fwd_flag": None},  # 3 kept
-        {"tpep_pickup_datetime": datetime(2022, 12, 31, 23, 59, 30),
-         "tpep_dropoff_datetime": datetime(2023, 1, 1, 0, 10)},        # 4 outside month
-        {"tpep_pickup_datetime": datetime(2002, 1, 5, 10, 0),
-         "tpep_dropoff_datetime": datetime(2002, 1, 5, 10, 30)},       # 5 outside month
-        {"tpep_pickup_datetime": datetime(2023, 2, 1, 0, 0, 0),
-         "tpep_dropoff_datetime": datetime(2023, 2, 1, 0, 9)},         # 6 outside (end exclusive)
-        {"tpep_pickup_datetime": datetime(2023, 1, 1, 0, 0, 0),
-         "tpep_dropoff_datetime": datetime(2023, 1, 1, 0, 9)},         # 7 kept (start inclusive)
-        {"tpep_pickup_datetime": later, "tpep_dropoff_datetime": t},   # 8 dropoff before pickup
+        {},  # 1 clean
+        {"RatecodeID": 99.0},  # 2 fixed: 99 -> NULL
+        {
+            "passenger_count": None,
+            "RatecodeID": None,
+            "payment_type": 0,
+            "congestion_surcharge": None,
+            "airport_fee": None,
+            "store_and_fwd_flag": None,
+        },  # 3 kept
+        {
+            "tpep_pickup_datetime": datetime(2022, 12, 31, 23, 59, 30),
+            "tpep_dropoff_datetime": datetime(2023, 1, 1, 0, 10),
+        },  # 4 outside month
+        {
+            "tpep_pickup_datetime": datetime(2002, 1, 5, 10, 0),
+            "tpep_dropoff_datetime": datetime(2002, 1, 5, 10, 30),
+        },  # 5 outside month
+        {
+            "tpep_pickup_datetime": datetime(2023, 2, 1, 0, 0, 0),
+            "tpep_dropoff_datetime": datetime(2023, 2, 1, 0, 9),
+        },  # 6 outside (end exclusive)
+        {
+            "tpep_pickup_datetime": datetime(2023, 1, 1, 0, 0, 0),
+            "tpep_dropoff_datetime": datetime(2023, 1, 1, 0, 9),
+        },  # 7 kept (start inclusive)
+        {"tpep_pickup_datetime": later, "tpep_dropoff_datetime": t},  # 8 dropoff before pickup
         {"fare_amount": -17.0, "total_amount": -25.0, "payment_type": 4},  # 9 negative amount
-        {"total_amount": -3.0},                                        # 10 negative amount
-        {"PULocationID": None},                                        # 11 missing zone id
-        {"DOLocationID": 266},                                         # 12 zone out of range
-        {"RatecodeID": 7.0},                                           # 13 fixed: invalid rate
+        {"total_amount": -3.0},  # 10 negative amount
+        {"PULocationID": None},  # 11 missing zone id
+        {"DOLocationID": 266},  # 12 zone out of range
+        {"RatecodeID": 7.0},  # 13 fixed: invalid rate
         {"tpep_pickup_datetime": t, "tpep_dropoff_datetime": t + timedelta(hours=30)},  # 14 >24h
         {"tpep_pickup_datetime": datetime(2022, 12, 1), "total_amount": -5.0},  # 15 first rule wins
-        {"trip_distance": -1.5},                                       # 16 negative distance
-        {"trip_distance": 0.0},                                        # 17 kept: zero distance
-        {"tpep_pickup_datetime": t, "tpep_dropoff_datetime": t},       # 18 kept: zero duration
-        {"PULocationID": 264, "DOLocationID": 265},                    # 19 kept: unknown zones
-        {"passenger_count": 0.0},                                      # 20 kept: zero passengers
-        {"trip_distance": 1200.0},                                     # 21 implausible distance
-        {"tpep_dropoff_datetime": None},                               # 22 missing timestamp
-        {"passenger_count": 2.5, "VendorID": 6},                       # 23 fixed: passengers
+        {"trip_distance": -1.5},  # 16 negative distance
+        {"trip_distance": 0.0},  # 17 kept: zero distance
+        {"tpep_pickup_datetime": t, "tpep_dropoff_datetime": t},  # 18 kept: zero duration
+        {"PULocationID": 264, "DOLocationID": 265},  # 19 kept: unknown zones
+        {"passenger_count": 0.0},  # 20 kept: zero passengers
+        {"trip_distance": 1200.0},  # 21 implausible distance
+        {"tpep_dropoff_datetime": None},  # 22 missing timestamp
+        {"passenger_count": 2.5, "VendorID": 6},  # 23 fixed: passengers
     ]
 
 
@@ -391,13 +481,15 @@ def test_quirk_counts_are_exact(tmp_path):
         "SELECT trip_id, rate_code_id, passenger_count FROM raw_taxis.trips ORDER BY trip_id"
     ).fetchall()
     # trip_id = yyyymm * 10**8 + the row's ordinal in the file
-    assert [r[0] for r in rows] == [20230100000000 + n for n in (1, 2, 3, 7, 13, 17, 18, 19, 20, 23)]
+    assert [r[0] for r in rows] == [
+        20230100000000 + n for n in (1, 2, 3, 7, 13, 17, 18, 19, 20, 23)
+    ]
     by_id = {r[0]: r[1:] for r in rows}
     assert by_id[20230100000001] == (1, 1)
-    assert by_id[20230100000002] == (None, 1)     # rate code 99 -> NULL
+    assert by_id[20230100000002] == (None, 1)  # rate code 99 -> NULL
     assert by_id[20230100000003] == (None, None)  # kept NULLs
-    assert by_id[20230100000013] == (None, 1)     # rate code 7 -> NULL
-    assert by_id[20230100000023] == (1, None)     # 2.5 passengers -> NULL
+    assert by_id[20230100000013] == (None, 1)  # rate code 7 -> NULL
+    assert by_id[20230100000023] == (1, None)  # 2.5 passengers -> NULL
 
     meta = report.as_metadata()
     assert meta["rows_loaded"] == 10 and meta["rows_dropped"] == 13
@@ -431,17 +523,26 @@ def test_text_trip_ids_of_an_older_warehouse_are_converted_on_load(tmp_path, sam
         "ALTER TABLE raw_taxis.trips ALTER trip_id SET DATA TYPE VARCHAR USING "
         "partition_date || '/' || lpad(CAST(trip_id % 100000000 AS VARCHAR), 7, '0')"
     )
-    assert conn.execute("SELECT min(trip_id) FROM raw_taxis.trips").fetchone()[0].startswith("2023-02-01/00")
+    assert (
+        conn.execute("SELECT min(trip_id) FROM raw_taxis.trips")
+        .fetchone()[0]
+        .startswith("2023-02-01/00")
+    )
 
     load_trips_month(conn, sample_dir / trips_file_name(MONTH), MONTH)
 
-    assert conn.execute(
-        "SELECT trip_id FROM raw_taxis.trips WHERE partition_date = '2023-02-01' ORDER BY trip_id"
-    ).fetchall() == numeric
-    types = dict(conn.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'raw_taxis' AND table_name = 'trips'"
-    ).fetchall())
+    assert (
+        conn.execute(
+            "SELECT trip_id FROM raw_taxis.trips WHERE partition_date = '2023-02-01' ORDER BY trip_id"
+        ).fetchall()
+        == numeric
+    )
+    types = dict(
+        conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'raw_taxis' AND table_name = 'trips'"
+        ).fetchall()
+    )
     assert types["trip_id"] == "BIGINT"
 
 
@@ -477,12 +578,25 @@ def test_2024_types_and_airport_fee_spelling(tmp_path):
         {"passenger_count": None, "RatecodeID": 99, "Airport_fee": 0.0},
         {"passenger_count": 1, "RatecodeID": 2, "Airport_fee": None, "cbd_congestion_fee": 0.75},
     ]
-    rows = [{k: (int(v) if k in ("passenger_count", "RatecodeID") and v is not None else v)
-             for k, v in {**CLEAN, "passenger_count": 1, "RatecodeID": 1, **r}.items()} for r in rows]
+    rows = [
+        {
+            k: (int(v) if k in ("passenger_count", "RatecodeID") and v is not None else v)
+            for k, v in {**CLEAN, "passenger_count": 1, "RatecodeID": 1, **r}.items()
+        }
+        for r in rows
+    ]
     path = tmp_path / "yellow_tripdata_2024-03.parquet"
-    table = trips_table([{**r, "tpep_pickup_datetime": datetime(2024, 3, 5, 9),
-                          "tpep_dropoff_datetime": datetime(2024, 3, 5, 9, 30)} for r in rows],
-                        schema=TRIPS_SCHEMA_2024)
+    table = trips_table(
+        [
+            {
+                **r,
+                "tpep_pickup_datetime": datetime(2024, 3, 5, 9),
+                "tpep_dropoff_datetime": datetime(2024, 3, 5, 9, 30),
+            }
+            for r in rows
+        ],
+        schema=TRIPS_SCHEMA_2024,
+    )
     pq.write_table(table, path)
     conn = duckdb.connect()
 
@@ -494,10 +608,12 @@ def test_2024_types_and_airport_fee_spelling(tmp_path):
         "ORDER BY trip_id"
     ).fetchall()
     assert got == [(2, 1, 132, 1.75), (None, None, 161, 0.0), (1, 2, 161, None)]
-    types = dict(conn.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'raw_taxis' AND table_name = 'trips'"
-    ).fetchall())
+    types = dict(
+        conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'raw_taxis' AND table_name = 'trips'"
+        ).fetchall()
+    )
     assert types == {name: typ for name, typ in layout.RAW_TRIPS_COLUMNS}
 
 
@@ -507,9 +623,12 @@ def test_missing_optional_columns_become_null(tmp_path):
     pq.write_table(table, path)
     conn = duckdb.connect()
     assert load_trips_month(conn, path, MONTH).rows_loaded == 2
-    assert conn.execute(
-        "SELECT count(*) FROM raw_taxis.trips WHERE congestion_surcharge IS NULL AND airport_fee IS NULL"
-    ).fetchone()[0] == 2
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM raw_taxis.trips WHERE congestion_surcharge IS NULL AND airport_fee IS NULL"
+        ).fetchone()[0]
+        == 2
+    )
 
 
 class FailingConnection:
@@ -564,7 +683,9 @@ def test_load_zones(tmp_path):
     report = load_zones(conn, path)
     assert isinstance(report, LoadReport) and report.rows_loaded == 265
     load_zones(conn, path)  # replaces, does not append
-    assert conn.execute("SELECT count(*), count(DISTINCT zone_id) FROM raw_taxis.zones").fetchone() == (265, 265)
+    assert conn.execute(
+        "SELECT count(*), count(DISTINCT zone_id) FROM raw_taxis.zones"
+    ).fetchone() == (265, 265)
     small = tmp_path / "small" / ZONES_FILE_NAME
     small.parent.mkdir()
     small.write_text(path.read_text().split("\n4,")[0] + "\n")
@@ -585,7 +706,10 @@ def test_sample_is_deterministic(tmp_path):
     assert a.read_bytes() == b.read_bytes()
     assert a.read_bytes() != c.read_bytes()
     assert pq.read_table(a).column("PULocationID") != pq.read_table(d).column("PULocationID")
-    assert write_sample_zones(tmp_path / "a").read_bytes() == write_sample_zones(tmp_path / "b").read_bytes()
+    assert (
+        write_sample_zones(tmp_path / "a").read_bytes()
+        == write_sample_zones(tmp_path / "b").read_bytes()
+    )
 
 
 def test_sample_layout(tmp_path):
@@ -606,8 +730,16 @@ def test_sample_layout(tmp_path):
     assert '138,"Queens","LaGuardia Airport","Airports"' in lines
     assert lines[-2:] == ['264,"Unknown","N/A","N/A"', '265,"N/A","Outside of NYC","N/A"']
     boroughs = {line.split(",")[1].strip('"') for line in lines[1:]}
-    assert boroughs == {"Bronx", "Brooklyn", "EWR", "Manhattan", "Queens", "Staten Island",
-                        "Unknown", "N/A"}
+    assert boroughs == {
+        "Bronx",
+        "Brooklyn",
+        "EWR",
+        "Manhattan",
+        "Queens",
+        "Staten Island",
+        "Unknown",
+        "N/A",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -636,16 +768,29 @@ def test_sample_is_realistic(sample_warehouse):
     q = lambda sql: conn.execute(sql).fetchall()  # noqa: E731
     n = report.rows_loaded
 
-    airports = dict(q("SELECT pickup_zone_id, count(*) FROM raw_taxis.trips "
-                      "WHERE pickup_zone_id IN (1, 132, 138) GROUP BY ALL"))
+    airports = dict(
+        q(
+            "SELECT pickup_zone_id, count(*) FROM raw_taxis.trips "
+            "WHERE pickup_zone_id IN (1, 132, 138) GROUP BY ALL"
+        )
+    )
     assert set(airports) == {1, 132, 138}
     assert 0.03 < airports[132] / n < 0.08 and 0.015 < airports[138] / n < 0.05
     assert airports[1] < airports[138] < airports[132]
 
-    pickup_boroughs = {b for (b,) in q("SELECT DISTINCT z.borough FROM raw_taxis.trips t "
-                                       "JOIN raw_taxis.zones z ON z.zone_id = t.pickup_zone_id")}
-    dropoff_boroughs = dict(q("SELECT z.borough, count(*) FROM raw_taxis.trips t "
-                              "JOIN raw_taxis.zones z ON z.zone_id = t.dropoff_zone_id GROUP BY ALL"))
+    pickup_boroughs = {
+        b
+        for (b,) in q(
+            "SELECT DISTINCT z.borough FROM raw_taxis.trips t "
+            "JOIN raw_taxis.zones z ON z.zone_id = t.pickup_zone_id"
+        )
+    }
+    dropoff_boroughs = dict(
+        q(
+            "SELECT z.borough, count(*) FROM raw_taxis.trips t "
+            "JOIN raw_taxis.zones z ON z.zone_id = t.dropoff_zone_id GROUP BY ALL"
+        )
+    )
     every = {"Manhattan", "Brooklyn", "Queens", "Bronx", "Staten Island", "EWR", "Unknown", "N/A"}
     assert pickup_boroughs == every and set(dropoff_boroughs) == every
     assert dropoff_boroughs["Manhattan"] / n > 0.7
@@ -655,23 +800,26 @@ def test_sample_is_realistic(sample_warehouse):
     assert max(hours.values()) > 4 * min(hours.values())
     assert max(hours, key=hours.get) in range(14, 21) and min(hours, key=hours.get) in range(2, 7)
     # Weekend nights are busier than weekday nights (per day).
-    (weekend_night, weekday_night), = q(
+    ((weekend_night, weekday_night),) = q(
         "SELECT avg(c) FILTER (WHERE dow IN (0, 6)), avg(c) FILTER (WHERE dow NOT IN (0, 6)) FROM ("
         " SELECT CAST(pickup_datetime AS DATE) d, dayofweek(pickup_datetime) dow, count(*) c"
-        " FROM raw_taxis.trips WHERE hour(pickup_datetime) BETWEEN 0 AND 3 GROUP BY ALL)")
+        " FROM raw_taxis.trips WHERE hour(pickup_datetime) BETWEEN 0 AND 3 GROUP BY ALL)"
+    )
     assert weekend_night > 1.5 * weekday_night
 
-    (corr_distance, corr_duration), = q(
+    ((corr_distance, corr_duration),) = q(
         "SELECT corr(fare_amount, trip_distance), "
         "corr(fare_amount, epoch(dropoff_datetime - pickup_datetime)) "
-        "FROM raw_taxis.trips WHERE rate_code_id = 1")
+        "FROM raw_taxis.trips WHERE rate_code_id = 1"
+    )
     assert corr_distance > 0.8 and corr_duration > 0.6
     tips = dict(q("SELECT payment_type, avg(tip_amount) FROM raw_taxis.trips GROUP BY ALL"))
     assert tips[1] > 1.0 and tips[2] == 0.0
-    (jfk_flat,), = q("SELECT avg(fare_amount) FROM raw_taxis.trips WHERE rate_code_id = 2")
+    ((jfk_flat,),) = q("SELECT avg(fare_amount) FROM raw_taxis.trips WHERE rate_code_id = 2")
     assert jfk_flat == 70.0
-    (bad_totals,), = q(
+    ((bad_totals,),) = q(
         "SELECT count(*) FROM raw_taxis.trips WHERE abs(total_amount - (fare_amount + extra + mta_tax"
         " + tip_amount + tolls_amount + improvement_surcharge + coalesce(congestion_surcharge, 0)"
-        " + coalesce(airport_fee, 0))) > 0.011")
+        " + coalesce(airport_fee, 0))) > 0.011"
+    )
     assert bad_totals == 0

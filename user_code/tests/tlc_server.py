@@ -4,12 +4,19 @@ import http.server
 import threading
 from collections import Counter
 
+
 class Reply:
     """One scripted answer. `drop_after`: send that many body bytes, then close the connection
     (the Content-Length still announces the full body)."""
 
-    def __init__(self, status=200, body=b"", content_type="application/octet-stream",
-                 drop_after=None, headers=None):
+    def __init__(
+        self,
+        status=200,
+        body=b"",
+        content_type="application/octet-stream",
+        drop_after=None,
+        headers=None,
+    ):
         self.status, self.body, self.content_type = status, body, content_type
         self.drop_after, self.headers = drop_after, headers or {}
 
@@ -23,7 +30,7 @@ class TLCServer:
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's naming)
+            def do_GET(self):
                 server.hits[self.path] += 1
                 replies = server.routes.get(self.path) or [Reply(404, b"no such key")]
                 reply = replies[min(server.hits[self.path], len(replies)) - 1]
@@ -58,5 +65,3 @@ class TLCServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-
-

@@ -58,7 +58,11 @@ def load_yaml(path: Path) -> dict[str, Any]:
 def read_bundle(src: Path = BUNDLE_DIR) -> dict[str, dict[str, dict[str, Any]]]:
     """{'databases'|'datasets'|'charts'|'dashboards': {uuid: doc}}"""
     out: dict[str, dict[str, dict[str, Any]]] = {
-        "databases": {}, "datasets": {}, "charts": {}, "dashboards": {}}
+        "databases": {},
+        "datasets": {},
+        "charts": {},
+        "dashboards": {},
+    }
     for kind in out:
         for file in sorted((src / kind).rglob("*.yaml")):
             doc = load_yaml(file)
@@ -77,10 +81,19 @@ print(json.dumps({str(p.relative_to(root)): yaml.safe_load(p.read_text())
 
 def read_bundle_from_container(container: str) -> dict[str, dict[str, dict[str, Any]]]:
     """The bundle the running image carries (for hosts without PyYAML)."""
-    proc = subprocess.run(["docker", "exec", container, "python", "-c", _BUNDLE_DUMP_CODE],
-                          capture_output=True, text=True, timeout=60, check=True)
+    proc = subprocess.run(
+        ["docker", "exec", container, "python", "-c", _BUNDLE_DUMP_CODE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     out: dict[str, dict[str, dict[str, Any]]] = {
-        "databases": {}, "datasets": {}, "charts": {}, "dashboards": {}}
+        "databases": {},
+        "datasets": {},
+        "charts": {},
+        "dashboards": {},
+    }
     for rel, doc in json.loads(proc.stdout).items():
         kind = rel.split("/", 1)[0]
         if kind in out:
@@ -98,8 +111,11 @@ def have_yaml() -> bool:
 
 
 def dashboard_chart_uuids(dashboard: dict[str, Any]) -> list[str]:
-    return [str(node["meta"]["uuid"]) for node in dashboard.get("position", {}).values()
-            if isinstance(node, dict) and node.get("type") == "CHART"]
+    return [
+        str(node["meta"]["uuid"])
+        for node in dashboard.get("position", {}).values()
+        if isinstance(node, dict) and node.get("type") == "CHART"
+    ]
 
 
 def quote_ident(name: str) -> str:
@@ -206,11 +222,13 @@ def normalise(value: Any) -> Any:
     """One comparable form for Superset's JSON values and DuckDB's Python values."""
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         return round(value.timestamp() * 1000)
     if isinstance(value, dt.date):
-        return round(dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
-                     .timestamp() * 1000)
+        return round(
+            dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC).timestamp()
+            * 1000
+        )
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if hasattr(value, "__float__"):  # int, float, Decimal
@@ -221,8 +239,7 @@ def normalise(value: Any) -> Any:
     return value
 
 
-def compare_rows(api_rows: list[list[Any]], db_rows: list[list[Any]],
-                 ordered: bool) -> str | None:
+def compare_rows(api_rows: list[list[Any]], db_rows: list[list[Any]], ordered: bool) -> str | None:
     """None when equal; otherwise a short description of the difference."""
     left = [tuple(normalise(v) for v in row) for row in api_rows]
     right = [tuple(normalise(v) for v in row) for row in db_rows]
@@ -265,8 +282,9 @@ def _decode(obj: Any) -> Any:
     return obj
 
 
-def direct_queries(sqls: list[str], duckdb_path: str | None, container: str | None,
-                   container_path: str) -> list[list[list[Any]]]:
+def direct_queries(
+    sqls: list[str], duckdb_path: str | None, container: str | None, container_path: str
+) -> list[list[list[Any]]]:
     """Runs the statements read-only against the snapshot: on this machine or in a container."""
     if duckdb_path:
         request = {"path": duckdb_path, "sql": sqls}
@@ -276,8 +294,9 @@ def direct_queries(sqls: list[str], duckdb_path: str | None, container: str | No
         cmd = ["docker", "exec", "-i", container, "python", "-c", _DIRECT_QUERY_CODE]
     else:
         raise SystemExit("superset_checks: give --duckdb PATH or --duckdb-container NAME")
-    proc = subprocess.run(cmd, input=json.dumps(request), capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        cmd, input=json.dumps(request), capture_output=True, text=True, timeout=120
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"direct query failed: {proc.stderr.strip()[-800:]}")
     data = json.loads(proc.stdout, object_hook=_decode)
@@ -296,8 +315,9 @@ class Api:
         self.token: str | None = None
         self.csrf: str | None = None
 
-    def request(self, method: str, path: str, body: Any = None,
-                headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
         hdrs = {"Accept": "application/json", "Referer": self.base + "/"}
         if body is not None:
@@ -324,8 +344,11 @@ class Api:
             return resp.read().decode().strip()
 
     def login(self, username: str, password: str) -> None:
-        status, body = self.request("POST", "/api/v1/security/login", {
-            "username": username, "password": password, "provider": "db", "refresh": False})
+        status, body = self.request(
+            "POST",
+            "/api/v1/security/login",
+            {"username": username, "password": password, "provider": "db", "refresh": False},
+        )
         if status != 200 or not isinstance(body, dict) or "access_token" not in body:
             raise RuntimeError(f"login failed: HTTP {status} {str(body)[:200]}")
         self.token = body["access_token"]
@@ -373,49 +396,114 @@ def security_probes(api: Api, database_id: int, dataset_id: int) -> list[dict[st
     results = []
     for where, sql in probes:
         if where == "sqllab":
-            status, body = api.request("POST", "/api/v1/sqllab/execute/", {
-                "database_id": database_id, "sql": sql, "schema": "main", "runAsync": False,
-                "client_id": f"p{abs(hash(sql)) % 10**9}", "queryLimit": 10,
-                "tab": "probe", "tmp_table_name": "", "select_as_cta": False, "ctas_method": "TABLE",
-            })
+            status, body = api.request(
+                "POST",
+                "/api/v1/sqllab/execute/",
+                {
+                    "database_id": database_id,
+                    "sql": sql,
+                    "schema": "main",
+                    "runAsync": False,
+                    "client_id": f"p{abs(hash(sql)) % 10**9}",
+                    "queryLimit": 10,
+                    "tab": "probe",
+                    "tmp_table_name": "",
+                    "select_as_cta": False,
+                    "ctas_method": "TABLE",
+                },
+            )
             ok = not (status == 200 and isinstance(body, dict) and body.get("status") == "success")
         else:
-            status, body = api.request("POST", "/api/v1/chart/data", {
-                "datasource": {"id": dataset_id, "type": "table"},
-                "force": True, "result_format": "json", "result_type": "full",
-                "queries": [{"columns": [], "row_limit": 10, "filters": [],
-                             "metrics": [{"expressionType": "SQL", "sqlExpression": sql,
-                                          "label": "probe"}]}],
-            })
+            status, body = api.request(
+                "POST",
+                "/api/v1/chart/data",
+                {
+                    "datasource": {"id": dataset_id, "type": "table"},
+                    "force": True,
+                    "result_format": "json",
+                    "result_type": "full",
+                    "queries": [
+                        {
+                            "columns": [],
+                            "row_limit": 10,
+                            "filters": [],
+                            "metrics": [
+                                {"expressionType": "SQL", "sqlExpression": sql, "label": "probe"}
+                            ],
+                        }
+                    ],
+                },
+            )
             results_list = body.get("result") if isinstance(body, dict) else None
-            succeeded = (status == 200 and results_list and
-                         all(r.get("status") == "success" for r in results_list))
+            succeeded = (
+                status == 200
+                and results_list
+                and all(r.get("status") == "success" for r in results_list)
+            )
             ok = not succeeded
         text = json.dumps(body)[:300] if not isinstance(body, str) else body[:300]
         leaked = "root:x:0:0" in text
-        results.append({"via": where, "sql": sql, "refused": ok and not leaked,
-                        "http_status": status, "answer": text[:200]})
+        results.append(
+            {
+                "via": where,
+                "sql": sql,
+                "refused": ok and not leaked,
+                "http_status": status,
+                "answer": text[:200],
+            }
+        )
     # a virtual dataset whose SQL reads a file: saving may be refused, and if it is saved, its
     # chart query must be refused by DuckDB (external access disabled on the connection)
-    status, body = api.request("POST", "/api/v1/dataset/", {
-        "database": database_id, "schema": "main", "table_name": "probe_read_csv",
-        "sql": "SELECT * FROM read_csv('/etc/passwd')"})
+    status, body = api.request(
+        "POST",
+        "/api/v1/dataset/",
+        {
+            "database": database_id,
+            "schema": "main",
+            "table_name": "probe_read_csv",
+            "sql": "SELECT * FROM read_csv('/etc/passwd')",
+        },
+    )
     created = status in (200, 201) and isinstance(body, dict) and body.get("id")
-    entry = {"via": "virtual dataset", "sql": "SELECT * FROM read_csv('/etc/passwd')",
-             "http_status": status, "answer": json.dumps(body)[:200]}
+    entry = {
+        "via": "virtual dataset",
+        "sql": "SELECT * FROM read_csv('/etc/passwd')",
+        "http_status": status,
+        "answer": json.dumps(body)[:200],
+    }
     if created:
-        q_status, q_body = api.request("POST", "/api/v1/chart/data", {
-            "datasource": {"id": body["id"], "type": "table"}, "force": True,
-            "result_format": "json", "result_type": "full",
-            "queries": [{"columns": [], "row_limit": 10, "filters": [],
-                         "metrics": [{"expressionType": "SQL", "sqlExpression": "COUNT(*)",
-                                      "label": "n"}]}]})
+        q_status, q_body = api.request(
+            "POST",
+            "/api/v1/chart/data",
+            {
+                "datasource": {"id": body["id"], "type": "table"},
+                "force": True,
+                "result_format": "json",
+                "result_type": "full",
+                "queries": [
+                    {
+                        "columns": [],
+                        "row_limit": 10,
+                        "filters": [],
+                        "metrics": [
+                            {"expressionType": "SQL", "sqlExpression": "COUNT(*)", "label": "n"}
+                        ],
+                    }
+                ],
+            },
+        )
         results_list = q_body.get("result") if isinstance(q_body, dict) else None
-        succeeded = (q_status == 200 and results_list and
-                     all(r.get("status") == "success" for r in results_list))
+        succeeded = (
+            q_status == 200
+            and results_list
+            and all(r.get("status") == "success" for r in results_list)
+        )
         text = json.dumps(q_body)[:300]
-        entry.update(refused=not succeeded and "root:x:0:0" not in text,
-                     http_status=q_status, answer=text[:200])
+        entry.update(
+            refused=not succeeded and "root:x:0:0" not in text,
+            http_status=q_status,
+            answer=text[:200],
+        )
         api.request("DELETE", f"/api/v1/dataset/{body['id']}")
         entry["refused_at"] = "chart query"
     else:
@@ -439,8 +527,10 @@ def verify(args: argparse.Namespace) -> dict[str, Any]:
     api.login(args.user, os.environ["SUPERSET_ADMIN_PASSWORD"])
 
     # dashboards: every one of the bundle, with exactly its charts
-    listed = {d["uuid"]: d for d in api.listing("dashboard", ["id", "uuid", "slug",
-                                                              "dashboard_title", "published"])}
+    listed = {
+        d["uuid"]: d
+        for d in api.listing("dashboard", ["id", "uuid", "slug", "dashboard_title", "published"])
+    }
     charts = {c["uuid"]: c for c in api.listing("chart", ["id", "uuid", "slice_name"])}
     report["dashboards"] = []
     for uuid, dash in bundle["dashboards"].items():
@@ -450,7 +540,9 @@ def verify(args: argparse.Namespace) -> dict[str, Any]:
         else:
             status, body = api.request("GET", f"/api/v1/dashboard/{listed[uuid]['id']}/charts")
             names = sorted(c["slice_name"] for c in body["result"]) if status == 200 else []
-            expected = sorted(bundle["charts"][c]["slice_name"] for c in dashboard_chart_uuids(dash))
+            expected = sorted(
+                bundle["charts"][c]["slice_name"] for c in dashboard_chart_uuids(dash)
+            )
             entry.update(id=listed[uuid]["id"], charts=names)
             if names != expected:
                 fail(f"dashboard {dash['dashboard_title']!r}: charts {names} != {expected}")
@@ -462,13 +554,27 @@ def verify(args: argparse.Namespace) -> dict[str, Any]:
     all_charts = api.listing("chart", ["id", "slice_name"])
     all_datasets = api.listing("dataset", ["id", "table_name"])
     all_databases = api.listing("database", ["id", "database_name"])
-    report["counts"] = {"dashboards": len(listed), "charts": len(all_charts),
-                        "datasets": len(all_datasets), "databases": len(all_databases)}
+    report["counts"] = {
+        "dashboards": len(listed),
+        "charts": len(all_charts),
+        "datasets": len(all_datasets),
+        "databases": len(all_databases),
+    }
     for kind, items, key, wanted in (
-            ("chart", all_charts, "slice_name", [c["slice_name"] for c in bundle["charts"].values()]),
-            ("dataset", all_datasets, "table_name", [d["table_name"] for d in bundle["datasets"].values()]),
-            ("database", all_databases, "database_name",
-             [d["database_name"] for d in bundle["databases"].values()])):
+        ("chart", all_charts, "slice_name", [c["slice_name"] for c in bundle["charts"].values()]),
+        (
+            "dataset",
+            all_datasets,
+            "table_name",
+            [d["table_name"] for d in bundle["datasets"].values()],
+        ),
+        (
+            "database",
+            all_databases,
+            "database_name",
+            [d["database_name"] for d in bundle["databases"].values()],
+        ),
+    ):
         for name in wanted:
             n = sum(1 for item in items if item[key] == name)
             if n != 1:
@@ -480,8 +586,9 @@ def verify(args: argparse.Namespace) -> dict[str, Any]:
         dataset = bundle["datasets"][str(chart["dataset_uuid"])]
         sql, cols = chart_sql(chart, dataset)
         plan.append((uuid, chart, sql, cols))
-    direct = direct_queries([p[2] for p in plan], args.duckdb, args.duckdb_container,
-                            args.container_duckdb_path)
+    direct = direct_queries(
+        [p[2] for p in plan], args.duckdb, args.duckdb_container, args.container_duckdb_path
+    )
     report["charts"] = []
     for (uuid, chart, sql, cols), db_rows in zip(plan, direct):
         entry: dict[str, Any] = {"chart": chart["slice_name"], "sql": sql}
@@ -509,8 +616,18 @@ def verify(args: argparse.Namespace) -> dict[str, Any]:
         report["charts"].append(entry)
 
     # the connection's settings and what SQL Lab / chart queries may do
-    dbs = api.listing("database", ["id", "uuid", "database_name", "allow_dml",
-                                   "allow_file_upload", "allow_ctas", "allow_cvas"])
+    dbs = api.listing(
+        "database",
+        [
+            "id",
+            "uuid",
+            "database_name",
+            "allow_dml",
+            "allow_file_upload",
+            "allow_ctas",
+            "allow_cvas",
+        ],
+    )
     database = next(d for d in dbs if d["uuid"] in bundle["databases"])
     report["database"] = database
     for flag in ("allow_dml", "allow_file_upload", "allow_ctas", "allow_cvas"):
@@ -536,15 +653,20 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
     ids = [c["id"] for c in api.listing("chart", ["id", "uuid", "slice_name"])]
     stop = {"flag": False}
 
-    def on_signal(signum, frame):  # noqa: ARG001
+    def on_signal(signum, frame):
         stop["flag"] = True
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     deadline = time.monotonic() + args.duration if args.duration else math.inf
-    report: dict[str, Any] = {"check": "load", "charts": len(ids), "requests": 0, "errors": 0,
-                              "error_samples": [], "started": dt.datetime.now(dt.timezone.utc)
-                              .isoformat(timespec="seconds")}
+    report: dict[str, Any] = {
+        "check": "load",
+        "charts": len(ids),
+        "requests": 0,
+        "errors": 0,
+        "error_samples": [],
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
     latencies: list[float] = []
     started = time.monotonic()
     while not stop["flag"] and time.monotonic() < deadline:
@@ -556,21 +678,28 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
                 _, rows = chart_data(api, chart_id)
                 if not rows:
                     raise RuntimeError(f"chart {chart_id}: no rows")
-            except Exception as exc:  # noqa: BLE001 - every failure counts
+            except Exception as exc:
                 report["errors"] += 1
                 if len(report["error_samples"]) < 10:
-                    report["error_samples"].append(f"{dt.datetime.now().isoformat(timespec='seconds')} {exc}"[:400])
+                    report["error_samples"].append(
+                        f"{dt.datetime.now().isoformat(timespec='seconds')} {exc}"[:400]
+                    )
             report["requests"] += 1
             latencies.append(time.monotonic() - t0)
         time.sleep(args.pause)
     report["seconds"] = round(time.monotonic() - started, 1)
     if latencies:
         latencies.sort()
-        report["latency_ms"] = {"median": round(latencies[len(latencies) // 2] * 1000),
-                                "p95": round(latencies[int(len(latencies) * 0.95)] * 1000),
-                                "max": round(latencies[-1] * 1000)}
-    report["failures"] = ([f"{report['errors']} of {report['requests']} chart queries failed"]
-                          if report["errors"] else [])
+        report["latency_ms"] = {
+            "median": round(latencies[len(latencies) // 2] * 1000),
+            "p95": round(latencies[int(len(latencies) * 0.95)] * 1000),
+            "max": round(latencies[-1] * 1000),
+        }
+    report["failures"] = (
+        [f"{report['errors']} of {report['requests']} chart queries failed"]
+        if report["errors"]
+        else []
+    )
     if report["requests"] == 0:
         report["failures"].append("no chart query was made")
     return report
@@ -584,13 +713,24 @@ def ensure_chromium() -> str:
     path = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
     if not Path(path).exists() and os.geteuid() == 0:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, check=False,
-                       capture_output=True, timeout=900)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"],
+            env=env,
+            check=False,
+            capture_output=True,
+            timeout=900,
+        )
         if not Path(path).exists():
-            subprocess.run(["apt-get", "update", "-qq"], env=env, check=False,
-                           capture_output=True, timeout=300)
-            subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, check=False,
-                           capture_output=True, timeout=900)
+            subprocess.run(
+                ["apt-get", "update", "-qq"], env=env, check=False, capture_output=True, timeout=300
+            )
+            subprocess.run(
+                ["apt-get", "install", "-y", "-qq", "chromium"],
+                env=env,
+                check=False,
+                capture_output=True,
+                timeout=900,
+            )
     if not Path(path).exists():
         raise RuntimeError(f"{path} missing: apt-get install chromium (or set CHROMIUM_PATH)")
     return path
@@ -600,21 +740,41 @@ def screenshots(args: argparse.Namespace) -> dict[str, Any]:
     ensure_chromium()
     if not (HERE / "node_modules" / "playwright-core").exists():
         # npm's progress to stderr: stdout carries only this command's JSON report
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True,
-                       stdout=sys.stderr)
-    proc = subprocess.run(["node", str(HERE / "screenshot.mjs"), "--url", args.url, "--out",
-                           args.out, "--user", args.user], capture_output=True, text=True,
-                          timeout=600)
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, stdout=sys.stderr
+        )
+    proc = subprocess.run(
+        [
+            "node",
+            str(HERE / "screenshot.mjs"),
+            "--url",
+            args.url,
+            "--out",
+            args.out,
+            "--user",
+            args.user,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
         report = {"ok": False, "stdout": proc.stdout[-2000:]}
     report["check"] = "screenshots"
-    report["failures"] = [] if proc.returncode == 0 and report.get("ok") else [
-        f"screenshot.mjs exit {proc.returncode}: {report.get('error') or proc.stderr[-1000:]}"]
+    report["failures"] = (
+        []
+        if proc.returncode == 0 and report.get("ok")
+        else [
+            f"screenshot.mjs exit {proc.returncode}: {report.get('error') or proc.stderr[-1000:]}"
+        ]
+    )
     for d in report.get("dashboards", []):
         if not d.get("ok"):
-            report["failures"].append(f"dashboard {d.get('slug')}: {d.get('charts')} {d.get('image')}")
+            report["failures"].append(
+                f"dashboard {d.get('slug')}: {d.get('charts')} {d.get('image')}"
+            )
     return report
 
 
@@ -625,10 +785,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", default=os.environ.get("SUPERSET_ADMIN_USERNAME", "admin"))
     parser.add_argument("--bundle", default=str(BUNDLE_DIR))
     parser.add_argument("--duckdb", help="the published snapshot, readable on this machine")
-    parser.add_argument("--duckdb-container",
-                        help="or: a container with python+duckdb that mounts the snapshot")
+    parser.add_argument(
+        "--duckdb-container", help="or: a container with python+duckdb that mounts the snapshot"
+    )
     parser.add_argument("--container-duckdb-path", default="/published/taxi.duckdb")
-    parser.add_argument("--duration", type=float, default=0, help="load: seconds (0: until stopped)")
+    parser.add_argument(
+        "--duration", type=float, default=0, help="load: seconds (0: until stopped)"
+    )
     parser.add_argument("--stop-file", help="load: stop when this file exists")
     parser.add_argument("--pause", type=float, default=0.2, help="load: seconds between rounds")
     parser.add_argument("--request-timeout", type=float, default=60)
@@ -639,7 +802,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("superset_checks: SUPERSET_ADMIN_PASSWORD is not set")
     try:
         report = {"verify": verify, "load": load, "screenshots": screenshots}[args.command](args)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         report = {"check": args.command, "failures": [f"{type(exc).__name__}: {exc}"]}
     report["ok"] = not report["failures"]
     text = json.dumps(report, indent=2, default=str)

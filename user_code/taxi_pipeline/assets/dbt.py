@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
 from dagster_dbt.core.dbt_cli_invocation import PARTIAL_PARSE_FILE_NAME
 
 from taxi_pipeline.automation import keep_fresh
@@ -126,6 +131,8 @@ def event_time_args(window: dg.TimeWindow) -> list[str]:
     reads. Not `--vars`: a change of vars makes dbt re-parse the whole project.
     Naive timestamps: partitions are in UTC and the TLC's timestamps carry no zone."""
     return [
-        "--event-time-start", window.start.strftime("%Y-%m-%dT%H:%M:%S"),
-        "--event-time-end", window.end.strftime("%Y-%m-%dT%H:%M:%S"),
+        "--event-time-start",
+        window.start.strftime("%Y-%m-%dT%H:%M:%S"),
+        "--event-time-end",
+        window.end.strftime("%Y-%m-%dT%H:%M:%S"),
     ]

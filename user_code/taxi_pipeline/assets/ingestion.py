@@ -5,7 +5,6 @@ replace exactly their slice of the warehouse in one transaction, so a bad file n
 data already loaded and re-materializing a month is idempotent.
 """
 
-
 from contextlib import contextmanager
 
 import dagster as dg
@@ -77,9 +76,7 @@ def taxi_trips_file(context: dg.AssetExecutionContext, taxi_data: TaxiDataSource
     description="The month's trips in `raw_taxis.trips`, normalised to one schema across TLC "
     "years, with the real files' quirks dropped or fixed (counts in the metadata).",
 )
-def taxi_trips(
-    context: dg.AssetExecutionContext, taxi_data: TaxiDataSource, warehouse: Warehouse
-):
+def taxi_trips(context: dg.AssetExecutionContext, taxi_data: TaxiDataSource, warehouse: Warehouse):
     month = _month(context)
     path = taxi_data.trips_path(month)
     if not path.exists():

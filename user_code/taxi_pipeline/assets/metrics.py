@@ -1,6 +1,5 @@
 """Python assets downstream of the dbt marts: the airport chart and the weekly CSV."""
 
-
 import csv
 import os
 from datetime import timedelta
@@ -35,7 +34,9 @@ def airport_trips(warehouse: Warehouse, folders: Folders):
             """
         ).fetchall()
     if not rows:
-        raise dg.Failure("location_metrics has no trips from an airport: is raw_taxis.zones loaded?")
+        raise dg.Failure(
+            "location_metrics has no trips from an airport: is raw_taxis.zones loaded?"
+        )
 
     airports = sorted({row[0] for row in rows})
     boroughs = sorted({row[1] for row in rows})

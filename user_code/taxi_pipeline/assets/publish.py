@@ -6,9 +6,8 @@ next to the published one, the copy is audited, and `os.replace` swaps it in: re
 the previous snapshot or the new one, never a half-written file or a lock.
 """
 
-
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -43,7 +42,11 @@ def _failed_checks(instance: dg.DagsterInstance) -> tuple[list[str], list[str]]:
                 never_run.append(key.to_user_string())
                 continue
             evaluation = history[0].evaluation
-            if evaluation and not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            if (
+                evaluation
+                and not evaluation.passed
+                and evaluation.severity == dg.AssetCheckSeverity.ERROR
+            ):
                 failed.append(key.to_user_string())
     return failed, never_run
 
@@ -65,12 +68,14 @@ def write_snapshot(conn: duckdb.DuckDBPyConnection, target: Path, run_id: str) -
     conn.execute(f"attach '{str(target).replace(chr(39), chr(39) * 2)}' as snapshot")
     try:
         for table in tables:
-            conn.execute(f"create table snapshot.main.{_quote(table)} as select * from main.{_quote(table)}")
+            conn.execute(
+                f"create table snapshot.main.{_quote(table)} as select * from main.{_quote(table)}"
+            )
             counts[table] = conn.execute(f"select count(*) from main.{_quote(table)}").fetchone()[0]
         conn.execute(
             f"create table snapshot.main.{INFO_TABLE} as "
             "select ?::timestamptz as published_at, ? as dagster_run_id, ? as tables",
-            [datetime.now(timezone.utc), run_id, ", ".join(tables)],
+            [datetime.now(UTC), run_id, ", ".join(tables)],
         )
     finally:
         conn.execute("detach snapshot")
@@ -122,7 +127,7 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: Warehouse,
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(target)),
-            "published_at": dg.MetadataValue.timestamp(datetime.now(timezone.utc)),
+            "published_at": dg.MetadataValue.timestamp(datetime.now(UTC)),
             "size_bytes": target.stat().st_size,
             "tables": dg.MetadataValue.json(counts),
             "dagster/row_count": int(sum(counts.values())),

@@ -5,7 +5,6 @@ A request file looks like `{"borough": "Manhattan", "start_date": "2023-01-01",
 run of `adhoc_request_job` with this config.
 """
 
-
 import json
 from datetime import date
 from pathlib import Path
@@ -50,12 +49,16 @@ def read_request_file(path: Path) -> AdhocRequestConfig:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BadRequestFile(f"{path.name}: not readable JSON ({error})") from error
     if not isinstance(payload, dict):
-        raise BadRequestFile(f"{path.name}: expected a JSON object with borough, start_date, end_date")
+        raise BadRequestFile(
+            f"{path.name}: expected a JSON object with borough, start_date, end_date"
+        )
     try:
         return AdhocRequestConfig(filename=path.name, **payload)
     except (ValidationError, TypeError) as error:
         problems = (
-            "; ".join(f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}" for e in error.errors())
+            "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}" for e in error.errors()
+            )
             if isinstance(error, ValidationError)
             else str(error)
         )
@@ -74,7 +77,9 @@ def read_request_file(path: Path) -> AdhocRequestConfig:
 )
 def adhoc_request(config: AdhocRequestConfig, warehouse: Warehouse, folders: Folders):
     with warehouse.get_connection() as conn:
-        boroughs = [row[0] for row in conn.execute("select distinct borough from stg_zones").fetchall()]
+        boroughs = [
+            row[0] for row in conn.execute("select distinct borough from stg_zones").fetchall()
+        ]
         if config.borough not in boroughs:
             raise dg.Failure(
                 f"Request {config.filename}: unknown borough {config.borough!r}; "
@@ -91,7 +96,11 @@ def adhoc_request(config: AdhocRequestConfig, warehouse: Warehouse, folders: Fol
             group by all
             order by day
             """,
-            [config.borough, date.fromisoformat(config.start_date), date.fromisoformat(config.end_date)],
+            [
+                config.borough,
+                date.fromisoformat(config.start_date),
+                date.fromisoformat(config.end_date),
+            ],
         ).fetchall()
 
     figure, axes = new_figure(10, 4)

@@ -45,7 +45,9 @@ OPTIONAL_TRIP_COLUMNS: frozenset[str] = frozenset({"congestion_surcharge", "airp
 REQUIRED_TRIP_COLUMNS: frozenset[str] = frozenset(TRIP_COLUMNS_2023) - OPTIONAL_TRIP_COLUMNS
 
 # Which kind of Arrow type each TLC column may have in any year (checked by verify_trips_file).
-TIMESTAMP_TRIP_COLUMNS: frozenset[str] = frozenset({"tpep_pickup_datetime", "tpep_dropoff_datetime"})
+TIMESTAMP_TRIP_COLUMNS: frozenset[str] = frozenset(
+    {"tpep_pickup_datetime", "tpep_dropoff_datetime"}
+)
 STRING_TRIP_COLUMNS: frozenset[str] = frozenset({"store_and_fwd_flag"})
 NUMERIC_TRIP_COLUMNS: frozenset[str] = (
     frozenset(TRIP_COLUMNS_2023) - TIMESTAMP_TRIP_COLUMNS - STRING_TRIP_COLUMNS

@@ -79,8 +79,10 @@ from taxi_pipeline.sources.layout import (
     REQUIRED_TRIP_COLUMNS,
     TRIP_ID_ORDINAL_DIGITS,
     parse_month,
-    partition_date as month_partition_date,
     trip_id_base,
+)
+from taxi_pipeline.sources.layout import (
+    partition_date as month_partition_date,
 )
 from taxi_pipeline.sources.tlc import MIN_SHARE_IN_MONTH, verify_trips_file, verify_zones_file
 
@@ -199,7 +201,11 @@ class LoadReport:
             meta["partition_date"] = self.partition_date
         if self.source:
             meta["source_file"] = self.source
-        for prefix, counts in (("dropped", self.dropped), ("fixed", self.fixed), ("kept", self.kept)):
+        for prefix, counts in (
+            ("dropped", self.dropped),
+            ("fixed", self.fixed),
+            ("kept", self.kept),
+        ):
             for key, value in counts.items():
                 meta[f"{prefix}_{key}"] = value
         return meta
@@ -272,9 +278,7 @@ def _classified_sql(select_sql: str, month: str) -> str:
         "start": _ts(datetime(start.year, start.month, start.day)),
         "end": _ts(datetime(end.year, end.month, end.day)),
     }
-    cases = " ".join(
-        f"WHEN {cond.format(**bounds)} THEN '{key}'" for key, cond in DROP_RULES
-    )
+    cases = " ".join(f"WHEN {cond.format(**bounds)} THEN '{key}'" for key, cond in DROP_RULES)
     return f"SELECT *, CASE {cases} ELSE NULL END AS drop_reason FROM ({select_sql}) AS src"
 
 
@@ -290,7 +294,8 @@ def load_trips_month(conn: duckdb.DuckDBPyConnection, path: Path, month: str) ->
     count_exprs = ["count(*)"]
     count_exprs += [f"count(*) FILTER (WHERE drop_reason = '{key}')" for key, _ in DROP_RULES]
     count_exprs += [
-        f"count(*) FILTER (WHERE drop_reason IS NULL AND ({cond}))" for _, cond in FIX_RULES + KEEP_RULES
+        f"count(*) FILTER (WHERE drop_reason IS NULL AND ({cond}))"
+        for _, cond in FIX_RULES + KEEP_RULES
     ]
     counts_sql = f"SELECT {', '.join(count_exprs)} FROM ({classified}) AS c"
 
@@ -424,13 +429,13 @@ def load_zones(
         c.execute(f"DELETE FROM {RAW_ZONES_TABLE}")
         names = ", ".join(name for name, _ in RAW_ZONES_COLUMNS)
         # One statement with literals: binding ~1000 parameters is far slower in DuckDB.
-        values = ", ".join(
-            "(" + ", ".join(_sql_literal(v) for v in row) + ")" for row in rows
-        )
+        values = ", ".join("(" + ", ".join(_sql_literal(v) for v in row) + ")" for row in rows)
         c.execute(f"INSERT INTO {RAW_ZONES_TABLE} ({names}) VALUES {values}")
         loaded = c.execute(f"SELECT count(*) FROM {RAW_ZONES_TABLE}").fetchone()[0]
         if loaded != len(rows):
-            raise LoadError(f"Zone lookup {path}: inserted {loaded} of {len(rows)} rows; rolled back.")
+            raise LoadError(
+                f"Zone lookup {path}: inserted {loaded} of {len(rows)} rows; rolled back."
+            )
         special = sum(1 for r in rows if r[1] in ("Unknown", "N/A"))
         return LoadReport(
             rows_in_file=len(rows) + blank_lines,

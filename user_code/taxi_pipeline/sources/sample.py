@@ -57,32 +57,50 @@ ROW_GROUP_ROWS = 500_000
 # ---------------------------------------------------------------------------------------------
 # Geography: areas, zone weights and positions (fixed, independent of the seed).
 
-AREAS = ("Manhattan", "Brooklyn", "Queens", "Bronx", "Staten Island", "EWR", "JFK", "LGA",
-         "Unknown", "Outside")
+AREAS = (
+    "Manhattan",
+    "Brooklyn",
+    "Queens",
+    "Bronx",
+    "Staten Island",
+    "EWR",
+    "JFK",
+    "LGA",
+    "Unknown",
+    "Outside",
+)
 _A = {name: i for i, name in enumerate(AREAS)}
 MAN, BKN, QNS, BRX, SI, EWR, JFK, LGA, UNK, OUT = range(len(AREAS))
 
 # Share of pickups per area (normalised below).
 _PICKUP_SHARE = np.array([0.877, 0.013, 0.012, 0.004, 0.0004, 0.0006, 0.050, 0.031, 0.010, 0.002])
 # Dropoff area given pickup area (rows: pickup area, columns: dropoff area; normalised below).
-_DROPOFF_GIVEN_PICKUP = np.array([
-    #  MAN    BKN    QNS    BRX    SI     EWR    JFK    LGA    UNK    OUT
-    [85.0,  4.5,   3.6,   1.3,   0.05,  0.25,  1.3,   1.6,   1.0,   0.4],   # Manhattan
-    [30.0,  55.0,  7.0,   1.0,   1.0,   0.3,   2.0,   1.0,   1.5,   1.2],   # Brooklyn
-    [25.0,  10.0,  50.0,  3.0,   0.3,   0.2,   4.0,   4.0,   2.0,   1.5],   # Queens
-    [25.0,  3.0,   5.0,   60.0,  0.1,   0.1,   1.0,   2.0,   2.0,   1.8],   # Bronx
-    [20.0,  20.0,  3.0,   1.0,   50.0,  2.0,   1.0,   0.5,   1.5,   1.0],   # Staten Island
-    [60.0,  10.0,  5.0,   2.0,   2.0,   8.0,   1.0,   1.0,   1.0,   10.0],  # EWR
-    [52.0,  19.0,  18.0,  3.0,   0.5,   0.4,   0.5,   1.0,   2.6,   3.0],   # JFK
-    [60.0,  11.0,  16.0,  4.5,   0.3,   0.3,   1.0,   0.4,   2.5,   4.0],   # LGA
-    [30.0,  5.0,   5.0,   2.0,   0.5,   0.5,   2.0,   2.0,   50.0,  3.0],   # Unknown (264)
-    [25.0,  5.0,   5.0,   3.0,   1.0,   2.0,   2.0,   2.0,   5.0,   50.0],  # Outside NYC (265)
-])
+_DROPOFF_GIVEN_PICKUP = np.array(
+    [
+        #  MAN    BKN    QNS    BRX    SI     EWR    JFK    LGA    UNK    OUT
+        [85.0, 4.5, 3.6, 1.3, 0.05, 0.25, 1.3, 1.6, 1.0, 0.4],  # Manhattan
+        [30.0, 55.0, 7.0, 1.0, 1.0, 0.3, 2.0, 1.0, 1.5, 1.2],  # Brooklyn
+        [25.0, 10.0, 50.0, 3.0, 0.3, 0.2, 4.0, 4.0, 2.0, 1.5],  # Queens
+        [25.0, 3.0, 5.0, 60.0, 0.1, 0.1, 1.0, 2.0, 2.0, 1.8],  # Bronx
+        [20.0, 20.0, 3.0, 1.0, 50.0, 2.0, 1.0, 0.5, 1.5, 1.0],  # Staten Island
+        [60.0, 10.0, 5.0, 2.0, 2.0, 8.0, 1.0, 1.0, 1.0, 10.0],  # EWR
+        [52.0, 19.0, 18.0, 3.0, 0.5, 0.4, 0.5, 1.0, 2.6, 3.0],  # JFK
+        [60.0, 11.0, 16.0, 4.5, 0.3, 0.3, 1.0, 0.4, 2.5, 4.0],  # LGA
+        [30.0, 5.0, 5.0, 2.0, 0.5, 0.5, 2.0, 2.0, 50.0, 3.0],  # Unknown (264)
+        [25.0, 5.0, 5.0, 3.0, 1.0, 2.0, 2.0, 2.0, 5.0, 50.0],  # Outside NYC (265)
+    ]
+)
 
 # Approximate area centres in miles east/north of Midtown and their spread.
-_AREA_CENTRE = {BKN: (2.0, -7.0, 2.2), QNS: (8.0, 0.0, 3.0), BRX: (4.0, 10.0, 2.0),
-                SI: (-7.0, -12.0, 2.5), EWR: (-11.0, -4.0, 0.0), JFK: (13.0, -8.0, 0.0),
-                LGA: (7.0, 3.5, 0.0)}
+_AREA_CENTRE = {
+    BKN: (2.0, -7.0, 2.2),
+    QNS: (8.0, 0.0, 3.0),
+    BRX: (4.0, 10.0, 2.0),
+    SI: (-7.0, -12.0, 2.5),
+    EWR: (-11.0, -4.0, 0.0),
+    JFK: (13.0, -8.0, 0.0),
+    LGA: (7.0, 3.5, 0.0),
+}
 
 
 def _area_of(zone_id: int, borough: str) -> int:
@@ -144,16 +162,120 @@ _LOCAL_MEMBERS, _LOCAL_PROBS = _build_local_choice()
 # ---------------------------------------------------------------------------------------------
 # Time: relative trips per hour of day (weekday / weekend) and per weekday (Mon..Sun).
 
-_HOURLY_WEEKDAY = np.array([2.0, 1.2, 0.8, 0.5, 0.4, 0.6, 1.5, 3.0, 4.0, 4.3, 4.6, 5.0,
-                            5.4, 5.6, 6.0, 6.2, 6.3, 7.0, 7.3, 6.5, 5.8, 5.8, 5.3, 3.8])
-_HOURLY_WEEKEND = np.array([4.5, 3.8, 2.8, 1.9, 1.1, 0.6, 0.6, 0.9, 1.5, 2.5, 3.6, 4.6,
-                            5.3, 5.6, 5.8, 5.8, 5.8, 6.0, 6.2, 5.8, 5.3, 5.2, 5.1, 4.6])
+_HOURLY_WEEKDAY = np.array(
+    [
+        2.0,
+        1.2,
+        0.8,
+        0.5,
+        0.4,
+        0.6,
+        1.5,
+        3.0,
+        4.0,
+        4.3,
+        4.6,
+        5.0,
+        5.4,
+        5.6,
+        6.0,
+        6.2,
+        6.3,
+        7.0,
+        7.3,
+        6.5,
+        5.8,
+        5.8,
+        5.3,
+        3.8,
+    ]
+)
+_HOURLY_WEEKEND = np.array(
+    [
+        4.5,
+        3.8,
+        2.8,
+        1.9,
+        1.1,
+        0.6,
+        0.6,
+        0.9,
+        1.5,
+        2.5,
+        3.6,
+        4.6,
+        5.3,
+        5.6,
+        5.8,
+        5.8,
+        5.8,
+        6.0,
+        6.2,
+        5.8,
+        5.3,
+        5.2,
+        5.1,
+        4.6,
+    ]
+)
 _WEEKDAY_FACTOR = np.array([0.85, 0.97, 1.02, 1.07, 1.05, 1.0, 0.83])
 # Average street speed in mph by hour (weekday / weekend).
-_SPEED_WEEKDAY = np.array([17, 18, 19, 20, 20, 18, 14, 11, 9.5, 9.5, 9.5, 9.5,
-                           9.5, 9.5, 9.0, 8.8, 8.5, 8.5, 9.0, 10.5, 12, 13, 14, 15.5])
-_SPEED_WEEKEND = np.array([16, 17, 18, 19, 20, 20, 18, 16, 15, 13, 12, 11,
-                           10.5, 10.5, 10.5, 10.5, 10.5, 10.5, 11, 11.5, 12, 13, 14, 15])
+_SPEED_WEEKDAY = np.array(
+    [
+        17,
+        18,
+        19,
+        20,
+        20,
+        18,
+        14,
+        11,
+        9.5,
+        9.5,
+        9.5,
+        9.5,
+        9.5,
+        9.5,
+        9.0,
+        8.8,
+        8.5,
+        8.5,
+        9.0,
+        10.5,
+        12,
+        13,
+        14,
+        15.5,
+    ]
+)
+_SPEED_WEEKEND = np.array(
+    [
+        16,
+        17,
+        18,
+        19,
+        20,
+        20,
+        18,
+        16,
+        15,
+        13,
+        12,
+        11,
+        10.5,
+        10.5,
+        10.5,
+        10.5,
+        10.5,
+        10.5,
+        11,
+        11.5,
+        12,
+        13,
+        14,
+        15,
+    ]
+)
 
 _US_PER_S = 1_000_000
 
@@ -266,7 +388,9 @@ def _chunk(
         bounds = np.append(starts, len(order))
         for zone, lo, hi in zip(zones, bounds[:-1], bounds[1:]):
             rows = order[lo:hi]
-            do[rows] = _ZONE_IDS[rng.choice(_LOCAL_MEMBERS[zone], size=hi - lo, p=_LOCAL_PROBS[zone])]
+            do[rows] = _ZONE_IDS[
+                rng.choice(_LOCAL_MEMBERS[zone], size=hi - lo, p=_LOCAL_PROBS[zone])
+            ]
 
     # --- how far, how long
     pi, di = pu - 1, do - 1
@@ -314,8 +438,14 @@ def _chunk(
     congestion = np.where((pu_area == MAN) | (do_area == MAN), 2.5, 0.0)
     airport_fee = np.where((pu_area == JFK) | (pu_area == LGA), 1.75, 0.0)
 
-    crossing = (pu_area != do_area) & ((pu_area == MAN) | (do_area == MAN) | (pu_area == SI)
-                                       | (do_area == SI) | (pu_area == JFK) | (do_area == JFK))
+    crossing = (pu_area != do_area) & (
+        (pu_area == MAN)
+        | (do_area == MAN)
+        | (pu_area == SI)
+        | (do_area == SI)
+        | (pu_area == JFK)
+        | (do_area == JFK)
+    )
     tolls = np.where(crossing & (rng.random(n) < 0.35), 6.94, 0.0)
     tolls = np.where((do_area == EWR) & (rng.random(n) < 0.9), 17.38, tolls)
 
@@ -323,8 +453,9 @@ def _chunk(
     vendor = np.where(rng.random(n) < 0.26, 1, 2).astype(np.int64)
     passengers = rng.choice(7, size=n, p=[0.015, 0.74, 0.15, 0.04, 0.02, 0.02, 0.015]).astype(float)
     payment = rng.choice(np.array([1, 2, 3, 4]), size=n, p=[0.79, 0.185, 0.007, 0.018])
-    tip_pct = rng.choice(np.array([0.0, 0.1, 0.15, 0.2, 0.25, 0.3]), size=n,
-                         p=[0.1, 0.05, 0.2, 0.35, 0.2, 0.1])
+    tip_pct = rng.choice(
+        np.array([0.0, 0.1, 0.15, 0.2, 0.25, 0.3]), size=n, p=[0.1, 0.05, 0.2, 0.35, 0.2, 0.1]
+    )
     pre_tip = fare + extra + mta_tax + improvement + congestion + airport_fee + tolls
     tip = np.round(tip_pct * pre_tip * rng.lognormal(0.0, 0.05, size=n), 2)
     tip = np.where(payment == 1, tip, 0.0)
@@ -355,8 +486,11 @@ def _chunk(
 
 
 def _apply_quirks(
-    rng: np.random.Generator, c: dict[str, np.ndarray], quirks: dict[str, np.ndarray],
-    month_start_us: int, month_end_us: int,
+    rng: np.random.Generator,
+    c: dict[str, np.ndarray],
+    quirks: dict[str, np.ndarray],
+    month_start_us: int,
+    month_end_us: int,
 ) -> np.ndarray:
     """Mutate chunk arrays in place; return the null mask of the flex-fare rows."""
     idx = quirks["pickup_outside_month"]
@@ -376,8 +510,15 @@ def _apply_quirks(
     idx = quirks["negative_amount"]  # voided trips: every amount reversed, no tip
     c["payment_type"][idx] = rng.choice(np.array([3, 4]), size=len(idx))
     c["tip_amount"][idx] = 0.0
-    for name in ("fare_amount", "extra", "mta_tax", "tolls_amount", "improvement_surcharge",
-                 "congestion_surcharge", "airport_fee"):
+    for name in (
+        "fare_amount",
+        "extra",
+        "mta_tax",
+        "tolls_amount",
+        "improvement_surcharge",
+        "congestion_surcharge",
+        "airport_fee",
+    ):
         c[name][idx] = -c[name][idx]
 
     idx = quirks["rate_code_99"]
@@ -388,9 +529,15 @@ def _apply_quirks(
     c["payment_type"][idx] = 0
     c["congestion_surcharge"][idx] = 0.0  # written as NULL, not part of the total
     c["airport_fee"][idx] = 0.0
-    pre_tip = (c["fare_amount"][idx] + c["extra"][idx] + c["mta_tax"][idx] + c["tolls_amount"][idx]
-               + c["improvement_surcharge"][idx] + c["congestion_surcharge"][idx]
-               + c["airport_fee"][idx])
+    pre_tip = (
+        c["fare_amount"][idx]
+        + c["extra"][idx]
+        + c["mta_tax"][idx]
+        + c["tolls_amount"][idx]
+        + c["improvement_surcharge"][idx]
+        + c["congestion_surcharge"][idx]
+        + c["airport_fee"][idx]
+    )
     c["tip_amount"][idx] = np.round(c["tip_pct"][idx] * pre_tip, 2)
     flex = np.zeros(len(c["VendorID"]), dtype=bool)
     flex[idx] = True
@@ -399,8 +546,16 @@ def _apply_quirks(
 
 def _to_table(c: dict[str, np.ndarray], flex: np.ndarray) -> pa.Table:
     total = np.round(
-        c["fare_amount"] + c["extra"] + c["mta_tax"] + c["tip_amount"] + c["tolls_amount"]
-        + c["improvement_surcharge"] + c["congestion_surcharge"] + c["airport_fee"], 2)
+        c["fare_amount"]
+        + c["extra"]
+        + c["mta_tax"]
+        + c["tip_amount"]
+        + c["tolls_amount"]
+        + c["improvement_surcharge"]
+        + c["congestion_surcharge"]
+        + c["airport_fee"],
+        2,
+    )
     ts = pa.timestamp("us")
     flag = pa.DictionaryArray.from_arrays(
         pa.array(c["store_fwd"].astype(np.int8), mask=flex), pa.array(["N", "Y"])
@@ -444,7 +599,7 @@ def iter_sample_trip_tables(month: str, rows: int, seed: int = 2023, chunk_rows:
     quirk_slices: dict[str, np.ndarray] = {}
     offset = 0
     for name, count in plan.items():
-        quirk_slices[name] = np.sort(quirk_rows[offset: offset + count])
+        quirk_slices[name] = np.sort(quirk_rows[offset : offset + count])
         offset += count
     share = _PICKUP_SHARE / _PICKUP_SHARE.sum()
     area_counts = plan_rng.multinomial(rows, share)

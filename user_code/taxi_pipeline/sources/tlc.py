@@ -212,9 +212,7 @@ def _check_zones(path: Path) -> int:
         raise _Invalid("the CSV has no header")
     header = [cell.strip() for cell in rows[0]]
     if [h.lower() for h in header] != [c.lower() for c in ZONE_COLUMNS]:
-        raise _Invalid(
-            f"the CSV header is {header!r}, expected {list(ZONE_COLUMNS)!r}"
-        )
+        raise _Invalid(f"the CSV header is {header!r}, expected {list(ZONE_COLUMNS)!r}")
     data = [r for r in rows[1:] if any(cell.strip() for cell in r)]
     if not data:
         raise _Invalid("the CSV has a header but no zones")
@@ -222,7 +220,9 @@ def _check_zones(path: Path) -> int:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(ZONE_COLUMNS):
-            raise _Invalid(f"line {lineno} has {len(row)} fields, expected {len(ZONE_COLUMNS)}: {row!r}")
+            raise _Invalid(
+                f"line {lineno} has {len(row)} fields, expected {len(ZONE_COLUMNS)}: {row!r}"
+            )
         try:
             int(row[0])
         except ValueError:
@@ -280,7 +280,10 @@ def _fetch(session: requests.Session, url: str, tmp: Path, timeout: float) -> in
     """Stream `url` into `tmp`; return bytes written. Raise _Transient or DownloadError."""
     try:
         response = session.get(
-            url, stream=True, timeout=(min(timeout, 30), timeout), headers={"Accept-Encoding": "identity"}
+            url,
+            stream=True,
+            timeout=(min(timeout, 30), timeout),
+            headers={"Accept-Encoding": "identity"},
         )
     except requests.RequestException as exc:
         raise _Transient(f"connection failed ({type(exc).__name__}: {exc})") from exc
@@ -296,7 +299,9 @@ def _fetch(session: requests.Session, url: str, tmp: Path, timeout: float) -> in
                 status=status,
             )
         if status == 429 or status >= 500:
-            raise _Transient(f"HTTP {status} {reason}", status=status, retry_after=_retry_after(response))
+            raise _Transient(
+                f"HTTP {status} {reason}", status=status, retry_after=_retry_after(response)
+            )
         if status != 200:
             raise DownloadError(
                 f"{url} answered HTTP {status} {reason} instead of the file; {BASE_URL_HINT}.",
@@ -354,7 +359,9 @@ def _download(
     try:
         while True:
             attempt += 1
-            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+            fd, tmp_name = tempfile.mkstemp(
+                dir=dest.parent, prefix=f".{dest.name}.", suffix=".part"
+            )
             os.close(fd)
             tmp = Path(tmp_name)
             try:
@@ -391,7 +398,11 @@ def _download(
                 delay = min(delay, MAX_BACKOFF_SECONDS)
                 log.warning(
                     "Attempt %d/%d for %s failed (%s); retrying in %.2f s",
-                    attempt, retries + 1, url, exc, delay,
+                    attempt,
+                    retries + 1,
+                    url,
+                    exc,
+                    delay,
                 )
                 if on_retry is not None:
                     on_retry(attempt, str(exc), delay)
