@@ -1,46 +1,50 @@
-"""The code location: `dagster code-server start -m taxi_pipeline.definitions`."""
+"""The code location: `dagster code-server start -m taxi_pipeline.definitions` (or `dg dev`).
+
+Nothing is read at import: Dagster calls `defs()` when it loads the code location, which reads
+the settings once and builds everything from them.
+"""
 
 import dagster as dg
 
 from taxi_pipeline import jobs, schedules, sensors
-from taxi_pipeline.assets.dbt import dbt_analytics, dbt_daily_metrics
-from taxi_pipeline.assets.ingestion import taxi_trips, taxi_trips_file, taxi_zones, taxi_zones_file
-from taxi_pipeline.assets.metrics import airport_trips, trips_by_week
-from taxi_pipeline.assets.publish import published_warehouse
-from taxi_pipeline.assets.requests import adhoc_request
+from taxi_pipeline.assets.dbt import build_dbt_assets
+from taxi_pipeline.assets.ingestion import build_trip_assets, taxi_zones, taxi_zones_file
+from taxi_pipeline.assets.metrics import build_metric_assets
+from taxi_pipeline.assets.publish import build_publish_asset
+from taxi_pipeline.assets.requests import build_request_asset
+from taxi_pipeline.partitions import build_partitions
+from taxi_pipeline.project import build_dbt_project
 from taxi_pipeline.resources import build_resources
-from taxi_pipeline.settings import load_settings
+from taxi_pipeline.settings import Settings, load_settings
 
-defs = dg.Definitions(
-    assets=[
-        taxi_trips_file,
-        taxi_trips,
-        taxi_zones_file,
-        taxi_zones,
-        dbt_analytics,
-        dbt_daily_metrics,
-        airport_trips,
-        trips_by_week,
-        adhoc_request,
-        published_warehouse,
-    ],
-    jobs=[
-        jobs.trip_update_job,
-        jobs.daily_metrics_job,
-        jobs.weekly_update_job,
-        jobs.publish_job,
-        jobs.adhoc_request_job,
-    ],
-    schedules=[
-        schedules.trip_update_schedule,
-        schedules.daily_metrics_schedule,
-        schedules.weekly_update_schedule,
-        schedules.dbt_models_schedule,
-    ],
-    sensors=[sensors.adhoc_request_sensor, sensors.automation_sensor],
-    resources=build_resources(load_settings()),
-    # Every run already has a container of its own; the default multiprocess executor would
-    # also start a Python process per step, each importing the code location again (about 5 s
-    # a step on 2 cores). Steps that touch the warehouse queue on the pool either way.
-    executor=dg.in_process_executor,
-)
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    partitions = build_partitions(settings)
+    project = build_dbt_project(settings)
+    dbt_assets = build_dbt_assets(project, partitions.daily)
+    dbt_analytics, dbt_daily_metrics = dbt_assets
+    all_jobs = jobs.build_jobs(dbt_analytics, dbt_daily_metrics)
+    return dg.Definitions(
+        assets=[
+            *build_trip_assets(partitions.monthly),
+            taxi_zones_file,
+            taxi_zones,
+            *dbt_assets,
+            *build_metric_assets(dbt_analytics, partitions.weekly),
+            build_request_asset(dbt_analytics),
+            build_publish_asset(dbt_assets),
+        ],
+        jobs=all_jobs,
+        schedules=schedules.build_schedules({job.name: job for job in all_jobs}, dbt_analytics),
+        sensors=[sensors.adhoc_request_sensor, sensors.automation_sensor],
+        resources=build_resources(settings, project),
+        # Every run already has a container of its own; the default multiprocess executor would
+        # also start a Python process per step, each importing the code location again (about 5 s
+        # a step on 2 cores). Steps that touch the warehouse queue on the pool either way.
+        executor=dg.in_process_executor,
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_defs(load_settings())

@@ -6,48 +6,47 @@ cannot share a monthly job. Those are kept fresh by their automation conditions 
 soon as a month lands) and by the schedules in schedules.py, so no asset is orphaned.
 """
 
+from __future__ import annotations
+
 import dagster as dg
 from dagster_dbt import build_dbt_asset_selection
 
-from taxi_pipeline.assets.dbt import DAILY_MODELS, dbt_analytics, dbt_daily_metrics
-from taxi_pipeline.assets.metrics import trips_by_week
-from taxi_pipeline.assets.publish import published_warehouse
-from taxi_pipeline.assets.requests import adhoc_request
-from taxi_pipeline.partitions import daily_partition, monthly_partition, weekly_partition
+from taxi_pipeline.assets.dbt import DAILY_MODELS
 
-dbt_trips_selection = build_dbt_asset_selection([dbt_analytics], "stg_trips").downstream()
-
-trip_update_job = dg.define_asset_job(
-    name="trip_update_job",
-    partitions_def=monthly_partition,
-    selection=dg.AssetSelection.all()
-    - dg.AssetSelection.assets(trips_by_week, adhoc_request)
-    - dbt_trips_selection,
-    description="Monthly: fetch and load a month of trips, and refresh the zones.",
-)
-
-daily_metrics_job = dg.define_asset_job(
-    name="daily_metrics_job",
-    partitions_def=daily_partition,
-    selection=build_dbt_asset_selection([dbt_daily_metrics], DAILY_MODELS),
-    description="Daily: rebuild a day of the incremental `daily_metrics` model.",
-)
-
-weekly_update_job = dg.define_asset_job(
-    name="weekly_update_job",
-    partitions_def=weekly_partition,
-    selection=dg.AssetSelection.assets(trips_by_week),
-    description="Weekly: add the week's totals to trips_by_week.csv.",
-)
-
-publish_job = dg.define_asset_job(
-    name="publish_job",
-    selection=dg.AssetSelection.assets(published_warehouse),
-    description="Publish the audited snapshot of the marts for Superset.",
-)
-
+# Not partitioned: the sensor for request files can name it at import.
 adhoc_request_job = dg.define_asset_job(
     name="adhoc_request_job",
-    selection=dg.AssetSelection.assets(adhoc_request),
+    selection=dg.AssetSelection.assets("adhoc_request"),
     description="One chart per request file; launched by adhoc_request_sensor.",
 )
+
+
+def build_jobs(
+    dbt_analytics: dg.AssetsDefinition, dbt_daily_metrics: dg.AssetsDefinition
+) -> list[dg.JobDefinition]:
+    dbt_trips_selection = build_dbt_asset_selection([dbt_analytics], "stg_trips").downstream()
+    return [
+        dg.define_asset_job(
+            name="trip_update_job",
+            selection=dg.AssetSelection.all()
+            - dg.AssetSelection.assets("trips_by_week", "adhoc_request")
+            - dbt_trips_selection,
+            description="Monthly: fetch and load a month of trips, and refresh the zones.",
+        ),
+        dg.define_asset_job(
+            name="daily_metrics_job",
+            selection=build_dbt_asset_selection([dbt_daily_metrics], DAILY_MODELS),
+            description="Daily: rebuild a day of the incremental `daily_metrics` model.",
+        ),
+        dg.define_asset_job(
+            name="weekly_update_job",
+            selection=dg.AssetSelection.assets("trips_by_week"),
+            description="Weekly: add the week's totals to trips_by_week.csv.",
+        ),
+        dg.define_asset_job(
+            name="publish_job",
+            selection=dg.AssetSelection.assets("published_warehouse"),
+            description="Publish the audited snapshot of the marts for Superset.",
+        ),
+        adhoc_request_job,
+    ]

@@ -8,10 +8,17 @@ backfill of "everything" means the same period whichever asset it starts from.
 from __future__ import annotations
 
 from datetime import date
+from typing import NamedTuple
 
 import dagster as dg
 
-from taxi_pipeline.settings import Settings, load_settings
+from taxi_pipeline.settings import Settings
+
+
+class Partitions(NamedTuple):
+    monthly: dg.MonthlyPartitionsDefinition
+    weekly: dg.WeeklyPartitionsDefinition
+    daily: dg.DailyPartitionsDefinition
 
 
 def month_bounds(settings: Settings) -> tuple[str, str | None]:
@@ -24,18 +31,10 @@ def month_bounds(settings: Settings) -> tuple[str, str | None]:
     return start, after.isoformat()
 
 
-def build_partitions(
-    settings: Settings,
-) -> tuple[
-    dg.MonthlyPartitionsDefinition, dg.WeeklyPartitionsDefinition, dg.DailyPartitionsDefinition
-]:
+def build_partitions(settings: Settings) -> Partitions:
     start, end = month_bounds(settings)
-    return (
-        dg.MonthlyPartitionsDefinition(start_date=start, end_date=end),
-        dg.WeeklyPartitionsDefinition(start_date=start, end_date=end),
-        dg.DailyPartitionsDefinition(start_date=start, end_date=end),
+    return Partitions(
+        monthly=dg.MonthlyPartitionsDefinition(start_date=start, end_date=end),
+        weekly=dg.WeeklyPartitionsDefinition(start_date=start, end_date=end),
+        daily=dg.DailyPartitionsDefinition(start_date=start, end_date=end),
     )
-
-
-# The code location's partitions, from the environment's month range.
-monthly_partition, weekly_partition, daily_partition = build_partitions(load_settings())

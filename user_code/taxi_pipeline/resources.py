@@ -1,30 +1,24 @@
 """Resources: where the data comes from, where it lands, and the dbt CLI.
 
 Built from `Settings` in one function, so the values shown on the Resources page of the UI are
-exactly the environment's.
+exactly the deployment's.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
-import sys
+from collections.abc import Sequence
 from functools import cached_property
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
+from dagster_dbt import DbtCliResource, DbtProject
 from dagster_duckdb import DuckDBResource
 
-from taxi_pipeline.project import dbt_project
-from taxi_pipeline.settings import Settings, export_for_dbt
+from taxi_pipeline.project import dbt_executable, dbt_vars
+from taxi_pipeline.settings import Settings
 from taxi_pipeline.sources import layout, sample, tlc
-
-WAREHOUSE_POOL = "duckdb_warehouse"
-"""Every step that opens the DuckDB warehouse takes a slot of this pool. DuckDB allows one
-writer or many readers, never both, so dagster.yaml limits the pool to a single slot: runs from
-schedules, sensors, automation and the UI can start together, their warehouse steps queue."""
 
 
 class Warehouse(DuckDBResource):
@@ -76,11 +70,11 @@ def _log_retry(log: logging.Logger):
 
 
 class Folders(dg.ConfigurableResource):
-    """Folders outside the warehouse: outputs of Python assets, ad-hoc requests, the snapshot."""
+    """Files outside the warehouse: outputs of Python assets, ad-hoc requests, the snapshot."""
 
     outputs_dir: str
     requests_dir: str
-    publish_dir: str
+    published_database: str
 
     def output(self, *parts: str) -> Path:
         path = Path(self.outputs_dir).joinpath(*parts)
@@ -89,7 +83,11 @@ class Folders(dg.ConfigurableResource):
 
 
 class TaxiDbtCliResource(DbtCliResource):
-    """dagster-dbt's dbt CLI resource, minus one process start per dbt step.
+    """dagster-dbt's dbt CLI resource, told where the warehouse is and minus one process start
+    per dbt step.
+
+    Every dbt command gets `warehouse_path` as a dbt var (`taxi_pipeline.project.dbt_vars`): the
+    profile reads the warehouse file from it, not from the process environment.
 
     dagster-dbt learns which dbt it drives by running `dbt --version` once per resource instance,
     and a run builds its resources anew: every dbt step started a whole second dbt process
@@ -98,6 +96,11 @@ class TaxiDbtCliResource(DbtCliResource):
     tests/test_definitions.py checks that both answers agree.
     """
 
+    warehouse_path: str
+
+    def cli(self, args: Sequence[str], **kwargs):
+        return super().cli([*args, *dbt_vars(Path(self.warehouse_path))], **kwargs)
+
     @cached_property
     def _cli_version(self):  # overrides a private member of DbtCliResource (dagster-dbt 0.29)
         from packaging import version
@@ -105,15 +108,9 @@ class TaxiDbtCliResource(DbtCliResource):
         return version.parse(installed_version("dbt-core"))
 
 
-def _dbt_executable() -> str:
-    """dbt from PATH, else the one installed beside this interpreter (a virtualenv that was not
-    activated, e.g. `.venv/bin/dagster dev`)."""
-    beside = Path(sys.executable).parent / "dbt"
-    return shutil.which("dbt") or (str(beside) if beside.exists() else "dbt")
-
-
-def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
-    export_for_dbt(settings)
+def build_resources(
+    settings: Settings, dbt_project: DbtProject
+) -> dict[str, dg.ConfigurableResource]:
     return {
         "taxi_data": TaxiDataSource(
             source=settings.data_source,
@@ -125,7 +122,11 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "folders": Folders(
             outputs_dir=str(settings.outputs_dir),
             requests_dir=str(settings.requests_dir),
-            publish_dir=str(settings.publish_dir),
+            published_database=str(settings.published_database),
         ),
-        "dbt": TaxiDbtCliResource(project_dir=dbt_project, dbt_executable=_dbt_executable()),
+        "dbt": TaxiDbtCliResource(
+            project_dir=dbt_project,
+            dbt_executable=dbt_executable(),
+            warehouse_path=str(settings.duckdb_database),
+        ),
     }

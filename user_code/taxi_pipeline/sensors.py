@@ -14,7 +14,8 @@ from taxi_pipeline.resources import Folders
     job=adhoc_request_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="One run of adhoc_request_job per new or changed *.json file in the requests folder.",
+    description="One run of adhoc_request_job per new or changed *.json file in the requests "
+    "folder.",
 )
 def adhoc_request_sensor(context: dg.SensorEvaluationContext, folders: Folders):
     """The cursor maps file name -> modification time, so each version of a file runs once and

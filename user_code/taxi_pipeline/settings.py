@@ -1,9 +1,11 @@
-"""Every setting of the code location, read from the environment in this one place.
+"""Every setting of the code location, and the one place that reads them from the environment.
 
-The README's "Settings" table documents the same variables; `.env.example` gives their values for
-the container stack. Everything else in the package receives a `Settings` (or a resource built
-from one) instead of reading `os.environ` itself, so tests can point the whole pipeline at a
-temporary folder by building their own `Settings`.
+`load_settings()` is called once, by `taxi_pipeline.definitions` when Dagster loads the code
+location (never at import); everything else receives the `Settings` (or a resource built from it)
+and never reads `os.environ` itself. Tests build their own with `load_settings({...})`.
+
+The defaults below are the only copy: docker-compose.yml passes a variable through only when
+`.env` sets it, and the README's "Settings" table documents these names.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DATA_SOURCES = ("nyc-tlc", "sample")
 DEFAULT_TLC_BASE_URL = "https://d37ci6vzurychx.cloudfront.net"
+DEFAULT_SAMPLE_TRIPS_PER_MONTH = 20000
+# The course's range: three months a fresh deployment fills by itself.
+DEFAULT_START_MONTH = "2023-01"
+DEFAULT_END_MONTH = "2023-03"
+# The file Superset reads is named after the warehouse: DuckDB names a database after its file,
+# and dbt's relation names carry that name ("taxi"."main"."stg_trips").
+WAREHOUSE_FILE_NAME = "taxi.duckdb"
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
@@ -36,7 +45,7 @@ class Settings:
     end_month: str | None
     data_dir: Path
     duckdb_database: Path
-    publish_dir: Path
+    published_database: Path
 
     @property
     def raw_dir(self) -> Path:
@@ -54,9 +63,9 @@ class Settings:
         return self.data_dir / "requests"
 
     @property
-    def published_database(self) -> Path:
-        """The snapshot Superset reads; replaced atomically after every audited build."""
-        return self.publish_dir / "taxi.duckdb"
+    def publish_dir(self) -> Path:
+        """The folder of the snapshot Superset reads, where a new one is staged before the swap."""
+        return self.published_database.parent
 
 
 def _month(env: Mapping[str, str], name: str, default: str | None) -> str | None:
@@ -73,10 +82,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     source = env.get("TAXI_DATA_SOURCE", "").strip() or "nyc-tlc"
     if source not in DATA_SOURCES:
         raise SettingsError(
-            f"TAXI_DATA_SOURCE={source!r} is not a data source: use one of {', '.join(DATA_SOURCES)}."
+            f"TAXI_DATA_SOURCE={source!r} is not a data source: "
+            f"use one of {', '.join(DATA_SOURCES)}."
         )
 
-    raw_rows = env.get("TAXI_SAMPLE_TRIPS_PER_MONTH", "").strip() or "20000"
+    raw_rows = env.get("TAXI_SAMPLE_TRIPS_PER_MONTH", "").strip() or str(
+        DEFAULT_SAMPLE_TRIPS_PER_MONTH
+    )
     try:
         rows = int(raw_rows)
     except ValueError:
@@ -87,21 +99,25 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "(the real files hold about 3000000)."
         )
 
-    start = _month(env, "TAXI_START_MONTH", "2023-01")
+    start = _month(env, "TAXI_START_MONTH", DEFAULT_START_MONTH)
     # An explicitly empty TAXI_END_MONTH means open-ended; unset means the course's range.
-    end = _month(env, "TAXI_END_MONTH", None) if "TAXI_END_MONTH" in env else "2023-03"
+    end = _month(env, "TAXI_END_MONTH", None) if "TAXI_END_MONTH" in env else DEFAULT_END_MONTH
     if end is not None and end < start:
         raise SettingsError(f"TAXI_END_MONTH={end} is before TAXI_START_MONTH={start}.")
 
     data_dir = Path(env.get("TAXI_DATA_DIR", "").strip() or REPO_ROOT / "data").resolve()
     database = Path(
-        env.get("DUCKDB_DATABASE", "").strip() or data_dir / "warehouse" / "taxi.duckdb"
+        env.get("DUCKDB_DATABASE", "").strip() or data_dir / "warehouse" / WAREHOUSE_FILE_NAME
     ).resolve()
-    publish_dir = Path(env.get("TAXI_PUBLISH_DIR", "").strip() or data_dir / "published").resolve()
-    if publish_dir == database.parent:
-        # Superset must never open the file the pipeline writes (DuckDB: one writer or many readers).
+    published = Path(
+        env.get("TAXI_PUBLISHED_DATABASE", "").strip()
+        or data_dir / "published" / WAREHOUSE_FILE_NAME
+    ).resolve()
+    if published.parent == database.parent:
+        # Superset must never open the file the pipeline writes (DuckDB: one writer or many
+        # readers).
         raise SettingsError(
-            "TAXI_PUBLISH_DIR must not be the folder of DUCKDB_DATABASE: "
+            "TAXI_PUBLISHED_DATABASE must not be in the folder of DUCKDB_DATABASE: "
             "Superset reads the published folder while the pipeline writes the warehouse."
         )
 
@@ -113,15 +129,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         end_month=end,
         data_dir=data_dir,
         duckdb_database=database,
-        publish_dir=publish_dir,
+        published_database=published,
     )
-
-
-def export_for_dbt(settings: Settings) -> None:
-    """Give the dbt CLI the warehouse path.
-
-    dbt reads it from its profile (analytics/profiles.yml: `env_var('DUCKDB_DATABASE')`) and runs
-    as a subprocess inheriting this environment, so exporting the resolved value makes dbt and
-    the Python assets open the same file, defaults included.
-    """
-    os.environ["DUCKDB_DATABASE"] = str(settings.duckdb_database)

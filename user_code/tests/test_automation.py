@@ -2,8 +2,6 @@
 
 import dagster as dg
 
-from taxi_pipeline.definitions import defs
-
 MONTHS = ("2023-01-01", "2023-02-01", "2023-03-01")
 
 
@@ -18,7 +16,7 @@ def _materialized(instance, key: str, partitions=(None,)):
         instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
 
 
-def test_an_empty_instance_requests_ingestion_of_every_month():
+def test_an_empty_instance_requests_ingestion_of_every_month(defs):
     with dg.instance_for_test() as instance:
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         # files and loads of every month, and the zones as far as dbt's stg_zones (inputs that
@@ -32,7 +30,7 @@ def test_an_empty_instance_requests_ingestion_of_every_month():
         }
 
 
-def test_each_stage_follows_once_its_inputs_landed_until_the_snapshot_is_published():
+def test_each_stage_follows_once_its_inputs_landed_until_the_snapshot_is_published(defs):
     daily = defs.resolve_asset_graph().get(dg.AssetKey("daily_metrics")).partitions_def
     weekly = defs.resolve_asset_graph().get(dg.AssetKey("trips_by_week")).partitions_def
     stages = [

@@ -23,6 +23,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from taxi_pipeline.project import dbt_vars
+
 ANALYTICS_DIR = Path(__file__).resolve().parents[2] / "analytics"
 
 # (zone_id, borough, zone, service_zone): real rows of the TLC lookup, including its odd ones.
@@ -183,11 +185,12 @@ def _dbt_executable() -> str:
 def _dbt(db: Path, work: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
     """Run one dbt command against `db`; return the process and {unique_id: status}."""
     work.mkdir(parents=True)
-    env = {**os.environ, "DUCKDB_DATABASE": str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     proc = subprocess.run(
         [
             _dbt_executable(),
             *args,
+            *dbt_vars(db),
             "--no-use-colors",
             "--project-dir",
             str(ANALYTICS_DIR),

@@ -3,13 +3,14 @@ request the right runs."""
 
 import json
 import os
+import subprocess
+import sys
 import time
 from datetime import datetime
 
 import dagster as dg
 import pytest
 
-from taxi_pipeline.definitions import defs
 from taxi_pipeline.resources import Folders
 from taxi_pipeline.sensors import adhoc_request_sensor
 
@@ -30,7 +31,7 @@ EXPECTED_ASSETS = {
 
 
 @pytest.fixture(scope="module")
-def repo():
+def repo(defs):
     dg.Definitions.validate_loadable(defs)
     return defs.get_repository_def()
 
@@ -144,7 +145,9 @@ def test_dbt_models_schedule_builds_the_unpartitioned_models(repo):
 
 
 def _evaluate(requests_dir, cursor=None):
-    folders = Folders(outputs_dir="/unused", requests_dir=str(requests_dir), publish_dir="/unused")
+    folders = Folders(
+        outputs_dir="/unused", requests_dir=str(requests_dir), published_database="/unused"
+    )
     context = dg.build_sensor_context(cursor=cursor, resources={"folders": folders})
     return adhoc_request_sensor(context)
 
@@ -204,7 +207,7 @@ def test_request_sensor_reports_a_bad_file_and_still_serves_the_good_ones(tmp_pa
     )
 
 
-def test_dbt_resource_knows_its_dbt_version_without_starting_dbt():
+def test_dbt_resource_knows_its_dbt_version_without_starting_dbt(defs):
     # TaxiDbtCliResource reads the version from the installed dbt-core instead of running
     # `dbt --version` on every step; it must be the version the dbt executable reports.
     import re
@@ -219,3 +222,18 @@ def test_dbt_resource_knows_its_dbt_version_without_starting_dbt():
     ).stdout
     assert str(resource._cli_version) == re.search(r"(\d+\.\d+\.\d+)", reported).group(1)
     assert str(resource._cli_version) == str(DbtCliResource._cli_version.func(resource))
+
+
+def test_importing_the_code_location_reads_and_changes_no_environment():
+    """Settings are read when Dagster calls `defs()`, never at import: a malformed setting does
+    not break an import, and importing writes nothing to the environment."""
+    code = (
+        "import importlib, os, pkgutil, taxi_pipeline\n"
+        "before = dict(os.environ)\n"
+        "for module in pkgutil.walk_packages(taxi_pipeline.__path__, 'taxi_pipeline.'):\n"
+        "    importlib.import_module(module.name)\n"
+        "assert dict(os.environ) == before, set(os.environ.items()) ^ set(before.items())\n"
+    )
+    env = {**os.environ, "TAXI_START_MONTH": "not-a-month", "TAXI_DATA_SOURCE": "nowhere"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

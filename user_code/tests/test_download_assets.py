@@ -2,20 +2,21 @@
 a bad month fails its run with a message naming the file and the cause, and the months already
 loaded stay exactly as they were."""
 
-import dataclasses
-import os
-
 import dagster as dg
 import duckdb
 import pytest
+from conftest import TEST_ENV
 from tlc_server import Reply, TLCServer
 
-from taxi_pipeline.assets.ingestion import taxi_trips, taxi_trips_file, taxi_zones, taxi_zones_file
-from taxi_pipeline.resources import build_resources
+from taxi_pipeline.definitions import build_defs
 from taxi_pipeline.settings import load_settings
 from taxi_pipeline.sources.sample import write_sample_trips, write_sample_zones
 
-INGEST = [taxi_trips_file, taxi_trips, taxi_zones_file, taxi_zones]
+
+def _ingest(defs: dg.Definitions) -> list[dg.AssetsDefinition]:
+    """The trip file and its load (monthly), then the zone file and its load."""
+    keys = ("taxi_trips_file", "taxi_trips", "taxi_zones_file", "taxi_zones")
+    return [defs.get_assets_def(key) for key in keys]
 
 
 @pytest.fixture
@@ -32,25 +33,24 @@ def site(tmp_path):
 
 
 @pytest.fixture
-def loaded(site, tmp_path, monkeypatch):
-    # build_resources exports DUCKDB_DATABASE for dbt: scope that to this test, so later test
-    # modules read the session's warehouse path again, not this test's.
-    monkeypatch.setenv("DUCKDB_DATABASE", os.environ["DUCKDB_DATABASE"])
-    settings = dataclasses.replace(
-        load_settings(),
-        data_source="nyc-tlc",
-        tlc_base_url=site.base_url,
-        data_dir=tmp_path / "data",
-        duckdb_database=tmp_path / "data" / "warehouse" / "taxi.duckdb",
-        publish_dir=tmp_path / "data" / "published",
+def loaded(site, tmp_path):
+    settings = load_settings(
+        {
+            **TEST_ENV,
+            "TAXI_DATA_SOURCE": "nyc-tlc",
+            "TAXI_TLC_BASE_URL": site.base_url,
+            "TAXI_DATA_DIR": str(tmp_path / "data"),
+        }
     )
-    resources = build_resources(settings)
+    defs = build_defs(settings)
+    resources = defs.resources
+    ingest = _ingest(defs)
     with dg.instance_for_test() as instance:
-        assert dg.materialize(INGEST[2:], resources=resources, instance=instance).success
+        assert dg.materialize(ingest[2:], resources=resources, instance=instance).success
         assert dg.materialize(
-            INGEST[:2], resources=resources, instance=instance, partition_key="2023-01-01"
+            ingest[:2], resources=resources, instance=instance, partition_key="2023-01-01"
         ).success
-        yield settings, resources, instance
+        yield settings, resources, instance, ingest
 
 
 def _rows(settings):
@@ -70,11 +70,11 @@ def _rows(settings):
     ],
 )
 def test_a_bad_month_fails_clearly_and_keeps_loaded_months(loaded, site, replies, cause):
-    settings, resources, instance = loaded
+    settings, resources, instance, ingest = loaded
     before = _rows(settings)
     site.serve("/trip-data/yellow_tripdata_2023-02.parquet", *replies)
     result = dg.materialize(
-        INGEST[:2],
+        ingest[:2],
         resources=resources,
         instance=instance,
         partition_key="2023-02-01",
@@ -89,13 +89,13 @@ def test_a_bad_month_fails_clearly_and_keeps_loaded_months(loaded, site, replies
 
 
 def test_a_transient_error_is_retried_then_loads(loaded, site):
-    settings, resources, instance = loaded
+    settings, resources, instance, ingest = loaded
     february = write_sample_trips("2023-02", settings.data_dir / "src", rows=1500).read_bytes()
     site.serve(
         "/trip-data/yellow_tripdata_2023-02.parquet", Reply(503, b"busy"), Reply(body=february)
     )
     result = dg.materialize(
-        INGEST[:2], resources=resources, instance=instance, partition_key="2023-02-01"
+        ingest[:2], resources=resources, instance=instance, partition_key="2023-02-01"
     )
     assert result.success
     assert site.hits["/trip-data/yellow_tripdata_2023-02.parquet"] == 2

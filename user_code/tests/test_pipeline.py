@@ -12,19 +12,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from conftest import TEST_ENV
+from conftest import DBT_TARGET_PATH
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
-
-from taxi_pipeline.assets.dbt import dbt_analytics, dbt_daily_metrics
-from taxi_pipeline.assets.ingestion import taxi_trips, taxi_trips_file, taxi_zones, taxi_zones_file
-from taxi_pipeline.assets.metrics import airport_trips, trips_by_week
-from taxi_pipeline.assets.publish import published_warehouse
-from taxi_pipeline.assets.requests import adhoc_request
-from taxi_pipeline.resources import build_resources
-from taxi_pipeline.settings import load_settings
 
 MONTHS = ["2023-01-01", "2023-02-01"]
 
@@ -43,9 +35,10 @@ def _range_tags(first: str, last: str) -> dict[str, str]:
 class Built:
     """What the module's build produced, for the assertions."""
 
-    def __init__(self, settings, resources, instance):
+    def __init__(self, settings, defs: dg.Definitions, instance):
         self.settings = settings
-        self.resources = resources
+        self.defs = defs
+        self.resources = defs.resources
         self.instance = instance
         self.results: dict[str, dg.ExecuteInProcessResult] = {}
 
@@ -56,26 +49,35 @@ class Built:
         self.results[name] = result
         return result
 
+    def asset(self, key: str) -> dg.AssetsDefinition:
+        """The definition that materializes `key` (for a dbt model: all models of its kind)."""
+        return self.defs.get_assets_def(key)
+
     def query(self, sql: str, params=None):
         with duckdb.connect(str(self.settings.duckdb_database), read_only=True) as conn:
             return conn.execute(sql, params or []).fetchall()
 
 
 @pytest.fixture(scope="module")
-def built() -> Built:
-    settings = load_settings()
+def built(settings, defs) -> Built:
     with dg.instance_for_test() as instance:
-        state = Built(settings, build_resources(settings), instance)
-        state.materialize("zones", [taxi_zones_file, taxi_zones])
+        state = Built(settings, defs, instance)
+        state.materialize("zones", [state.asset("taxi_zones_file"), state.asset("taxi_zones")])
         for month in MONTHS:
-            state.materialize(f"trips {month}", [taxi_trips_file, taxi_trips], partition_key=month)
-        state.materialize("dbt", [dbt_analytics])
+            state.materialize(
+                f"trips {month}",
+                [state.asset("taxi_trips_file"), state.asset("taxi_trips")],
+                partition_key=month,
+            )
+        state.materialize("dbt", [state.asset("location_metrics")])
         state.materialize(
-            "daily", [dbt_daily_metrics], tags=_range_tags("2023-01-01", "2023-02-28")
+            "daily", [state.asset("daily_metrics")], tags=_range_tags("2023-01-01", "2023-02-28")
         )
-        state.materialize("airport", [airport_trips])
-        state.materialize("weekly", [trips_by_week], tags=_range_tags("2023-01-01", "2023-02-19"))
-        state.materialize("publish", [published_warehouse])
+        state.materialize("airport", [state.asset("airport_trips")])
+        state.materialize(
+            "weekly", [state.asset("trips_by_week")], tags=_range_tags("2023-01-01", "2023-02-19")
+        )
+        state.materialize("publish", [state.asset("published_warehouse")])
         yield state
 
 
@@ -142,13 +144,13 @@ def test_daily_metrics_match_an_independent_query(built: Built):
 
 def test_daily_metrics_rebuild_of_one_day_is_idempotent(built: Built):
     before = built.query("select * from daily_metrics order by date_of_business")
-    built.materialize("one day", [dbt_daily_metrics], partition_key="2023-01-15")
+    built.materialize("one day", [built.asset("daily_metrics")], partition_key="2023-01-15")
     assert built.query("select * from daily_metrics order by date_of_business") == before
 
 
 def _dbt_log(result: dg.ExecuteInProcessResult) -> str:
     """The debug log dbt wrote for the one dbt invocation of a run (in its own target folder)."""
-    [log] = Path(TEST_ENV["DBT_TARGET_PATH"]).glob(f"*-{result.run_id[:7]}-*/dbt.log")
+    [log] = DBT_TARGET_PATH.glob(f"*-{result.run_id[:7]}-*/dbt.log")
     return log.read_text()
 
 
@@ -158,7 +160,7 @@ def test_dbt_steps_reuse_the_parse_state_across_partitions(built: Built):
     # and dagster-dbt never handed the parse state on, so every step logged "Unable to do
     # partial parsing because config vars ... have changed" and parsed from scratch (~4 s).
     logs = [
-        _dbt_log(built.materialize(f"day {day}", [dbt_daily_metrics], partition_key=day))
+        _dbt_log(built.materialize(f"day {day}", [built.asset("daily_metrics")], partition_key=day))
         for day in ("2023-02-10", "2023-02-11")
     ]
     for log in logs:
@@ -178,7 +180,7 @@ def test_loading_a_month_three_times_leaves_the_same_rows(built: Built):
     )
     before = built.query(fingerprint)
     for _ in range(3):
-        built.materialize("reload", [taxi_trips], partition_key="2023-01-01")
+        built.materialize("reload", [built.asset("taxi_trips")], partition_key="2023-01-01")
     assert built.query(fingerprint) == before
     [(february,)] = built.query(
         "select count(*) from raw_taxis.trips where partition_date = '2023-02-01'"
@@ -220,7 +222,7 @@ def test_trips_by_week_has_one_row_per_week(built: Built):
     )
     assert int(rows[0]["num_trips"]) == first_week
     # re-materializing one week replaces its row instead of appending one
-    built.materialize("week again", [trips_by_week], partition_key="2023-01-08")
+    built.materialize("week again", [built.asset("trips_by_week")], partition_key="2023-01-08")
     with path.open(newline="") as file:
         assert len(list(csv.DictReader(file))) == 8
 
@@ -238,14 +240,16 @@ def test_snapshot_holds_the_marts(built: Built):
 def test_a_failed_dbt_test_blocks_publishing(built: Built):
     snapshot = built.settings.published_database
     before = snapshot.read_bytes()
-    check_key = sorted(dbt_analytics.check_keys, key=lambda k: k.to_user_string())[0]
+    check_key = sorted(
+        built.asset("location_metrics").check_keys, key=lambda k: k.to_user_string()
+    )[0]
     built.instance.report_runless_asset_event(
         dg.AssetCheckEvaluation(
             asset_key=check_key.asset_key, check_name=check_key.name, passed=False
         )
     )
     result = dg.materialize(
-        [published_warehouse],
+        [built.asset("published_warehouse")],
         resources=built.resources,
         instance=built.instance,
         raise_on_error=False,
@@ -255,14 +259,14 @@ def test_a_failed_dbt_test_blocks_publishing(built: Built):
     assert check_key.to_user_string() in failure and "Not publishing" in failure
     assert snapshot.read_bytes() == before
     # a passing build afterwards publishes again
-    built.materialize("dbt again", [dbt_analytics])
-    built.materialize("publish again", [published_warehouse])
+    built.materialize("dbt again", [built.asset("location_metrics")])
+    built.materialize("publish again", [built.asset("published_warehouse")])
 
 
 def test_adhoc_request_draws_the_requested_borough(built: Built):
     result = built.materialize(
         "adhoc",
-        [adhoc_request],
+        [built.asset("adhoc_request")],
         run_config=dg.RunConfig(
             ops={
                 "adhoc_request": {
@@ -287,7 +291,7 @@ def test_adhoc_request_draws_the_requested_borough(built: Built):
 
 def test_adhoc_request_for_an_unknown_borough_fails_clearly(built: Built):
     result = dg.materialize(
-        [adhoc_request],
+        [built.asset("adhoc_request")],
         resources=built.resources,
         instance=built.instance,
         raise_on_error=False,
@@ -307,3 +311,17 @@ def test_adhoc_request_for_an_unknown_borough_fails_clearly(built: Built):
     assert not result.success
     message = result.get_step_failure_events()[0].step_failure_data.error.message
     assert "atlantis.json" in message and "Manhattan" in message
+
+
+def test_a_run_of_one_model_reports_only_the_checks_it_selected(built: Built):
+    """dbt's tests on raw_taxis.trips are checks of taxi_trips: a run of stg_trips alone (as
+    automation requests it) leaves them out instead of reporting results nobody selected."""
+    result = built.materialize("stg_trips alone", list(built.defs.assets), selection="stg_trips")
+    warnings = [
+        event.user_message
+        for event in built.instance.all_logs(result.run_id)
+        if "not selected" in event.user_message
+    ]
+    assert warnings == []
+    checked = {e.asset_check_key.asset_key for e in result.get_asset_check_evaluations()}
+    assert checked == {dg.AssetKey("stg_trips")}

@@ -1,7 +1,8 @@
 {#-
   Daily trip metrics, incremental. Dagster materializes it one day-partition window at a time with
   `dbt build --event-time-start <start> --event-time-end <end>` (half-open [start, end); see
-  macros/trip_window.sql for why these flags and not --vars).
+  macros/trip_window.sql for why these flags and not --vars). The tag `daily_partitioned` is what
+  puts a model into Dagster's daily-partitioned dbt assets (taxi_pipeline/assets/dbt.py).
 
   * With a window, trips are filtered to it in the CTE that reads stg_trips, before
     aggregating, on every run (also the first, non-incremental build). raw_taxis.trips is loaded
@@ -17,6 +18,7 @@
 {{
     config(
         materialized='incremental',
+        tags=['daily_partitioned'],
         incremental_strategy='delete+insert',
         unique_key='date_of_business',
         on_schema_change='fail',

@@ -11,8 +11,8 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from taxi_pipeline.automation import keep_fresh
-from taxi_pipeline.partitions import monthly_partition
-from taxi_pipeline.resources import WAREHOUSE_POOL, TaxiDataSource, Warehouse
+from taxi_pipeline.pools import WAREHOUSE_POOL
+from taxi_pipeline.resources import TaxiDataSource, Warehouse
 from taxi_pipeline.sources.loading import LoadError, LoadReport, load_trips_month, load_zones
 from taxi_pipeline.sources.tlc import DownloadError
 
@@ -52,42 +52,6 @@ def _missing_file(asset: str, path) -> dg.Failure:
 
 
 @dg.asset(
-    partitions_def=monthly_partition,
-    group_name="raw_files",
-    kinds={"parquet"},
-    automation_condition=keep_fresh(),
-    description="The month's NYC TLC yellow-taxi trip file (parquet), downloaded and verified, "
-    "or generated in the same layout when TAXI_DATA_SOURCE=sample.",
-)
-def taxi_trips_file(context: dg.AssetExecutionContext, taxi_data: TaxiDataSource):
-    with _reported():
-        path = taxi_data.fetch_trips(_month(context), context.log)
-    rows = pq.ParquetFile(path).metadata.num_rows
-    return dg.MaterializeResult(metadata=_file_metadata(taxi_data, path, rows))
-
-
-@dg.asset(
-    deps=[taxi_trips_file],
-    partitions_def=monthly_partition,
-    group_name="ingested",
-    kinds={"duckdb"},
-    pool=WAREHOUSE_POOL,
-    automation_condition=keep_fresh(),
-    description="The month's trips in `raw_taxis.trips`, normalised to one schema across TLC "
-    "years, with the real files' quirks dropped or fixed (counts in the metadata).",
-)
-def taxi_trips(context: dg.AssetExecutionContext, taxi_data: TaxiDataSource, warehouse: Warehouse):
-    month = _month(context)
-    path = taxi_data.trips_path(month)
-    if not path.exists():
-        raise _missing_file("taxi_trips_file", path)
-    with _reported(), warehouse.get_connection() as conn:
-        report = load_trips_month(conn, path, month)
-    context.log.info(f"Loaded {report.rows_loaded} trips for {month}; dropped {report.dropped}")
-    return dg.MaterializeResult(metadata=_load_metadata(report))
-
-
-@dg.asset(
     group_name="raw_files",
     kinds={"csv"},
     automation_condition=keep_fresh(),
@@ -116,3 +80,45 @@ def taxi_zones(taxi_data: TaxiDataSource, warehouse: Warehouse):
     with _reported(), warehouse.get_connection() as conn:
         report = load_zones(conn, path)
     return dg.MaterializeResult(metadata=_load_metadata(report))
+
+
+def build_trip_assets(monthly: dg.MonthlyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """The monthly trip file and its load, over the configured month range."""
+
+    @dg.asset(
+        partitions_def=monthly,
+        group_name="raw_files",
+        kinds={"parquet"},
+        automation_condition=keep_fresh(),
+        description="The month's NYC TLC yellow-taxi trip file (parquet), downloaded and verified, "
+        "or generated in the same layout when TAXI_DATA_SOURCE=sample.",
+    )
+    def taxi_trips_file(context: dg.AssetExecutionContext, taxi_data: TaxiDataSource):
+        with _reported():
+            path = taxi_data.fetch_trips(_month(context), context.log)
+        rows = pq.ParquetFile(path).metadata.num_rows
+        return dg.MaterializeResult(metadata=_file_metadata(taxi_data, path, rows))
+
+    @dg.asset(
+        deps=[taxi_trips_file],
+        partitions_def=monthly,
+        group_name="ingested",
+        kinds={"duckdb"},
+        pool=WAREHOUSE_POOL,
+        automation_condition=keep_fresh(),
+        description="The month's trips in `raw_taxis.trips`, normalised to one schema across TLC "
+        "years, with the real files' quirks dropped or fixed (counts in the metadata).",
+    )
+    def taxi_trips(
+        context: dg.AssetExecutionContext, taxi_data: TaxiDataSource, warehouse: Warehouse
+    ):
+        month = _month(context)
+        path = taxi_data.trips_path(month)
+        if not path.exists():
+            raise _missing_file("taxi_trips_file", path)
+        with _reported(), warehouse.get_connection() as conn:
+            report = load_trips_month(conn, path, month)
+        context.log.info(f"Loaded {report.rows_loaded} trips for {month}; dropped {report.dropped}")
+        return dg.MaterializeResult(metadata=_load_metadata(report))
+
+    return [taxi_trips_file, taxi_trips]

@@ -12,42 +12,47 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from taxi_pipeline.assets.dbt import dbt_analytics, dbt_daily_metrics
 from taxi_pipeline.automation import keep_fresh
-from taxi_pipeline.resources import WAREHOUSE_POOL, Folders, Warehouse
+from taxi_pipeline.pools import WAREHOUSE_POOL
+from taxi_pipeline.resources import Folders, Warehouse
 
-SNAPSHOT_FILE = "taxi.duckdb"
 INFO_TABLE = "snapshot_info"
 
-DBT_ASSETS = (dbt_analytics, dbt_daily_metrics)
+
+def no_blocking_check_failed() -> dg.AutomationCondition:
+    """True while no blocking check of an upstream asset has failed on its latest execution.
+
+    dagster-dbt makes every dbt test of error severity a blocking check. Not Dagster's
+    `all_deps_blocking_checks_passed()`: that waits for every check to have passed, and a test
+    that reads two models runs only when both are built in one invocation (indirect selection
+    `buildable`, analytics/dbt_project.yml), so some never run under automation and the snapshot
+    would never be published. A failure blocks; a test that never ran does not.
+    """
+    return ~dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.any_checks_match(
+            dg.AutomationCondition.check_failed(), blocking_only=True
+        )
+    ).with_label("no_blocking_check_failed")
 
 
-def _failed_checks(instance: dg.DagsterInstance) -> tuple[list[str], list[str]]:
-    """dbt tests (asset checks) whose latest completed execution failed at error severity, and
-    those that never completed (a run can plan a test that dbt then does not execute, e.g. a
-    relationships test whose other model was not selected: that is not a result either way)."""
-    completed = {
-        AssetCheckExecutionRecordStatus.SUCCEEDED,
-        AssetCheckExecutionRecordStatus.FAILED,
-    }
+def _failed_checks(
+    instance: dg.DagsterInstance, dbt_assets: list[dg.AssetsDefinition]
+) -> tuple[list[str], list[str]]:
+    """The blocking checks (dbt tests) whose latest execution failed, and those never executed,
+    the same reading as `no_blocking_check_failed()`, for runs that did not come from automation
+    (a click, publish_job)."""
     failed, never_run = [], []
-    for assets in DBT_ASSETS:
-        for key in sorted(assets.check_keys, key=lambda k: k.to_user_string()):
-            history = instance.event_log_storage.get_asset_check_execution_history(
-                key, limit=1, status=completed
-            )
-            if not history:
-                never_run.append(key.to_user_string())
+    for assets in dbt_assets:
+        for spec in sorted(assets.check_specs, key=lambda spec: spec.key.to_user_string()):
+            if not spec.blocking:
                 continue
-            evaluation = history[0].evaluation
-            if (
-                evaluation
-                and not evaluation.passed
-                and evaluation.severity == dg.AssetCheckSeverity.ERROR
-            ):
-                failed.append(key.to_user_string())
+            record = instance.get_latest_asset_check_evaluation_record(spec.key)
+            evaluation = record.evaluation if record else None
+            if evaluation is None:
+                never_run.append(spec.key.to_user_string())
+            elif not evaluation.passed:
+                failed.append(spec.key.to_user_string())
     return failed, never_run
 
 
@@ -93,44 +98,51 @@ def audit_snapshot(path: Path, expected: dict[str, int]) -> None:
                 raise dg.Failure(f"Snapshot audit: {table} is empty; refusing to publish it.")
 
 
-@dg.asset(
-    deps=[key for assets in DBT_ASSETS for key in assets.keys],
-    group_name="serving",
-    kinds={"duckdb", "superset"},
-    pool=WAREHOUSE_POOL,
-    automation_condition=keep_fresh(),
-    description="The DuckDB snapshot Superset reads: the dbt marts, published by atomic replace "
-    "only when every dbt test passed.",
-)
-def published_warehouse(context: dg.AssetExecutionContext, warehouse: Warehouse, folders: Folders):
-    failed, never_run = _failed_checks(context.instance)
-    if failed:
-        raise dg.Failure(
-            "Not publishing: these dbt tests failed on the current data: "
-            + ", ".join(failed)
-            + ". Fix the data or the model, rebuild, and publishing resumes.",
+def build_publish_asset(dbt_assets: list[dg.AssetsDefinition]) -> dg.AssetsDefinition:
+    """The snapshot, downstream of every dbt model and gated on their tests."""
+
+    @dg.asset(
+        deps=[key for assets in dbt_assets for key in assets.keys],
+        group_name="serving",
+        kinds={"duckdb", "superset"},
+        pool=WAREHOUSE_POOL,
+        automation_condition=keep_fresh() & no_blocking_check_failed(),
+        description="The DuckDB snapshot Superset reads: the dbt marts, published by atomic "
+        "replace "
+        "only when every dbt test passed.",
+    )
+    def published_warehouse(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, folders: Folders
+    ):
+        failed, never_run = _failed_checks(context.instance, dbt_assets)
+        if failed:
+            raise dg.Failure(
+                "Not publishing: these dbt tests failed on the current data: "
+                + ", ".join(failed)
+                + ". Fix the data or the model, rebuild, and publishing resumes.",
+            )
+
+        target = Path(folders.published_database)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.{context.run.run_id}.tmp")
+        staging.unlink(missing_ok=True)
+        try:
+            with warehouse.get_connection() as conn:
+                counts = write_snapshot(conn, staging, context.run.run_id)
+            audit_snapshot(staging, counts)
+            os.replace(staging, target)
+        finally:
+            staging.unlink(missing_ok=True)
+
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(target)),
+                "published_at": dg.MetadataValue.timestamp(datetime.now(UTC)),
+                "size_bytes": target.stat().st_size,
+                "tables": dg.MetadataValue.json(counts),
+                "dagster/row_count": int(sum(counts.values())),
+                "dbt_tests_never_run": dg.MetadataValue.json(never_run),
+            }
         )
 
-    publish_dir = Path(folders.publish_dir)
-    publish_dir.mkdir(parents=True, exist_ok=True)
-    target = publish_dir / SNAPSHOT_FILE
-    staging = publish_dir / f".{SNAPSHOT_FILE}.{context.run_id}.tmp"
-    staging.unlink(missing_ok=True)
-    try:
-        with warehouse.get_connection() as conn:
-            counts = write_snapshot(conn, staging, context.run_id)
-        audit_snapshot(staging, counts)
-        os.replace(staging, target)
-    finally:
-        staging.unlink(missing_ok=True)
-
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(target)),
-            "published_at": dg.MetadataValue.timestamp(datetime.now(UTC)),
-            "size_bytes": target.stat().st_size,
-            "tables": dg.MetadataValue.json(counts),
-            "dagster/row_count": int(sum(counts.values())),
-            "dbt_tests_never_run": dg.MetadataValue.json(never_run),
-        }
-    )
+    return published_warehouse

@@ -10,10 +10,12 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+from dagster_dbt import get_asset_key_for_model
 from pydantic import ValidationError, field_validator, model_validator
 
 from taxi_pipeline.charts import new_figure, save_figure
-from taxi_pipeline.resources import WAREHOUSE_POOL, Folders, Warehouse
+from taxi_pipeline.pools import WAREHOUSE_POOL
+from taxi_pipeline.resources import Folders, Warehouse
 
 
 class AdhocRequestConfig(dg.Config):
@@ -67,53 +69,61 @@ def read_request_file(path: Path) -> AdhocRequestConfig:
         ) from error
 
 
-@dg.asset(
-    deps=[dg.AssetKey("stg_trips"), dg.AssetKey("stg_zones")],
-    group_name="requests",
-    kinds={"python", "matplotlib"},
-    pool=WAREHOUSE_POOL,
-    description="Chart of daily trips picked up in one borough over a date range, one per "
-    "request file in the requests folder.",
-)
-def adhoc_request(config: AdhocRequestConfig, warehouse: Warehouse, folders: Folders):
-    with warehouse.get_connection() as conn:
-        boroughs = [
-            row[0] for row in conn.execute("select distinct borough from stg_zones").fetchall()
-        ]
-        if config.borough not in boroughs:
-            raise dg.Failure(
-                f"Request {config.filename}: unknown borough {config.borough!r}; "
-                f"use one of {', '.join(sorted(b for b in boroughs if b))}."
-            )
-        rows = conn.execute(
-            """
-            select cast(trips.pickup_datetime as date) as day, count(*) as trips
-            from stg_trips as trips
-            join stg_zones as zones on trips.pickup_zone_id = zones.zone_id
-            where zones.borough = ?
-              and trips.pickup_datetime >= ?
-              and trips.pickup_datetime < ? + interval 1 day
-            group by all
-            order by day
-            """,
-            [
-                config.borough,
-                date.fromisoformat(config.start_date),
-                date.fromisoformat(config.end_date),
-            ],
-        ).fetchall()
+def build_request_asset(dbt_analytics: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    """The ad-hoc chart, downstream of the staging models it reads."""
 
-    figure, axes = new_figure(10, 4)
-    axes.bar([row[0] for row in rows], [row[1] for row in rows])
-    axes.set_title(f"Trips from {config.borough}, {config.start_date} to {config.end_date}")
-    axes.set_ylabel("trips")
-    figure.autofmt_xdate()
-    metadata = save_figure(figure, folders.output("adhoc", f"{Path(config.filename).stem}.png"))
-    return dg.MaterializeResult(
-        metadata={
-            **metadata,
-            "request": config.filename,
-            "trips": int(sum(row[1] for row in rows)),
-            "days_with_trips": len(rows),
-        }
+    @dg.asset(
+        deps=[
+            get_asset_key_for_model([dbt_analytics], "stg_trips"),
+            get_asset_key_for_model([dbt_analytics], "stg_zones"),
+        ],
+        group_name="requests",
+        kinds={"python", "matplotlib"},
+        pool=WAREHOUSE_POOL,
+        description="Chart of daily trips picked up in one borough over a date range, one per "
+        "request file in the requests folder.",
     )
+    def adhoc_request(config: AdhocRequestConfig, warehouse: Warehouse, folders: Folders):
+        with warehouse.get_connection() as conn:
+            boroughs = [
+                row[0] for row in conn.execute("select distinct borough from stg_zones").fetchall()
+            ]
+            if config.borough not in boroughs:
+                raise dg.Failure(
+                    f"Request {config.filename}: unknown borough {config.borough!r}; "
+                    f"use one of {', '.join(sorted(b for b in boroughs if b))}."
+                )
+            rows = conn.execute(
+                """
+                select cast(trips.pickup_datetime as date) as day, count(*) as trips
+                from stg_trips as trips
+                join stg_zones as zones on trips.pickup_zone_id = zones.zone_id
+                where zones.borough = ?
+                  and trips.pickup_datetime >= ?
+                  and trips.pickup_datetime < ? + interval 1 day
+                group by all
+                order by day
+                """,
+                [
+                    config.borough,
+                    date.fromisoformat(config.start_date),
+                    date.fromisoformat(config.end_date),
+                ],
+            ).fetchall()
+
+        figure, axes = new_figure(10, 4)
+        axes.bar([row[0] for row in rows], [row[1] for row in rows])
+        axes.set_title(f"Trips from {config.borough}, {config.start_date} to {config.end_date}")
+        axes.set_ylabel("trips")
+        figure.autofmt_xdate()
+        metadata = save_figure(figure, folders.output("adhoc", f"{Path(config.filename).stem}.png"))
+        return dg.MaterializeResult(
+            metadata={
+                **metadata,
+                "request": config.filename,
+                "trips": int(sum(row[1] for row in rows)),
+                "days_with_trips": len(rows),
+            }
+        )
+
+    return adhoc_request

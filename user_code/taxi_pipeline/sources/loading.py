@@ -1,4 +1,5 @@
-"""Load one month of trips (or the zone lookup) into DuckDB, handling the TLC files' quirks on purpose.
+"""Load one month of trips (or the zone lookup) into DuckDB, handling the TLC files' quirks on
+purpose.
 
 `load_trips_month` reads the parquet with DuckDB's ``read_parquet`` (no pandas, low memory),
 normalises it to the contract's ``raw_taxis.trips`` schema and replaces exactly that month in ONE
@@ -14,7 +15,8 @@ Normalisation (2023 and 2024+ files alike): columns are matched case-insensitive
 or `Airport_fee`), ids and counts cast to INTEGER whatever their file type (int64, int32, double),
 timestamps to TIMESTAMP, amounts to DOUBLE; a missing `congestion_surcharge` / `airport_fee`
 becomes NULL; extra columns (e.g. 2025's `cbd_congestion_fee`) are ignored.
-``trip_id = yyyymm * 10**8 + <1-based row ordinal in the file>`` (e.g. ``20230100000123``, a BIGINT),
+``trip_id = yyyymm * 10**8 + <1-based row ordinal in the file>`` (e.g. ``20230100000123``, a
+BIGINT),
 so ids are stable across reloads whatever is dropped. A warehouse from before ids were numbers
 (text ids like ``2023-01-01/0000123``) is converted in place, in the same transaction, by the
 first load.
@@ -60,6 +62,7 @@ its size (250..300 zones, the real file has 265) and that LocationIDs are unique
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections import Counter
@@ -240,10 +243,8 @@ def _in_transaction(conn: duckdb.DuckDBPyConnection, steps):
         conn.execute("COMMIT")
         return result
     except BaseException:
-        try:
+        with contextlib.suppress(duckdb.Error):
             conn.execute("ROLLBACK")
-        except duckdb.Error:
-            pass
         raise
 
 
@@ -301,7 +302,9 @@ def load_trips_month(conn: duckdb.DuckDBPyConnection, path: Path, month: str) ->
 
     target_exprs = {
         "trip_id": f"CAST({trip_id_base(month)} + ordinal AS BIGINT)",
-        "passenger_count": f"CASE WHEN {_VALID_PASSENGERS} THEN CAST(passenger_count_raw AS INTEGER) END",
+        "passenger_count": (
+            f"CASE WHEN {_VALID_PASSENGERS} THEN CAST(passenger_count_raw AS INTEGER) END"
+        ),
         "rate_code_id": f"CASE WHEN {_VALID_RATE} THEN CAST(rate_code_raw AS INTEGER) END",
         "partition_date": _sql_str(pdate),
     }
@@ -377,7 +380,8 @@ def _convert_text_trip_ids(conn: duckdb.DuckDBPyConnection) -> None:
         return
     conn.execute(
         f"ALTER TABLE {RAW_TRIPS_TABLE} ALTER trip_id SET DATA TYPE BIGINT USING "
-        f"CAST(strftime(CAST(partition_date AS DATE), '%Y%m') AS BIGINT) * {10**TRIP_ID_ORDINAL_DIGITS}"
+        "CAST(strftime(CAST(partition_date AS DATE), '%Y%m') AS BIGINT)"
+        f" * {10**TRIP_ID_ORDINAL_DIGITS}"
         " + CAST(split_part(trip_id, '/', 2) AS BIGINT)"
     )
 

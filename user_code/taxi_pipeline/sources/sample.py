@@ -1,4 +1,5 @@
-"""Deterministic synthetic TLC data: a month of yellow trips in the 2023 parquet layout, and the zone lookup.
+"""Deterministic synthetic TLC data: a month of yellow trips in the 2023 parquet layout, and the
+zone lookup.
 
 Used by the ``sample`` data source (offline demos, tests). Same ``(month, rows, seed)`` -> the same
 bytes: every random number comes from ``numpy.random.default_rng([seed, year, month, chunk])``,
@@ -126,7 +127,7 @@ def _build_geography():
     weight = np.where(core, weight * 6.0, weight)
     x = np.full(len(ZONES), np.nan)
     y = np.full(len(ZONES), np.nan)
-    for i, zone in enumerate(ZONES):
+    for i in range(len(ZONES)):
         a = area[i]
         if a == MAN:
             yy = rng.uniform(-4.0, 5.0) if core[i] else rng.uniform(5.0, 10.0)
@@ -294,7 +295,7 @@ _QUIRK_SHARES = (
 def _quirk_plan(rows: int) -> dict[str, int]:
     plan = {}
     for name, share in _QUIRK_SHARES:
-        n = int(round(rows * share))
+        n = round(rows * share)
         if rows >= 500:
             n = max(n, 1)
         plan[name] = n
@@ -386,7 +387,7 @@ def _chunk(
         order = local[np.argsort(pu[local], kind="stable")]
         zones, starts = np.unique(pu[order], return_index=True)
         bounds = np.append(starts, len(order))
-        for zone, lo, hi in zip(zones, bounds[:-1], bounds[1:]):
+        for zone, lo, hi in zip(zones, bounds[:-1], bounds[1:], strict=True):
             rows = order[lo:hi]
             do[rows] = _ZONE_IDS[
                 rng.choice(_LOCAL_MEMBERS[zone], size=hi - lo, p=_LOCAL_PROBS[zone])
