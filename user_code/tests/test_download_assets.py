@@ -13,6 +13,7 @@ from tlc_server import Reply, TLCServer
 from taxi_pipeline.assets.ingestion import taxi_trips, taxi_trips_file, taxi_zones, taxi_zones_file
 from taxi_pipeline.resources import build_resources
 from taxi_pipeline.settings import load_settings
+from taxi_pipeline.sources import tlc
 from taxi_pipeline.sources.sample import write_sample_trips, write_sample_zones
 
 INGEST = [taxi_trips_file, taxi_trips, taxi_zones_file, taxi_zones]
@@ -36,6 +37,9 @@ def loaded(site, tmp_path, monkeypatch):
     # build_resources exports DUCKDB_DATABASE for dbt: scope that to this test, so later test
     # modules read the session's warehouse path again, not this test's.
     monkeypatch.setenv("DUCKDB_DATABASE", os.environ["DUCKDB_DATABASE"])
+    # The resource retries with the production backoff (waits of 0, 2, 4, 8 s): cap every wait
+    # at 0 s here, or the HTTP 500 case would sleep 14 s. tests/test_sources.py covers the waits.
+    monkeypatch.setattr(tlc, "MAX_BACKOFF_SECONDS", 0)
     settings = dataclasses.replace(
         load_settings(),
         data_source="nyc-tlc",
@@ -99,4 +103,10 @@ def test_a_transient_error_is_retried_then_loads(loaded, site):
     )
     assert result.success
     assert site.hits["/trip-data/yellow_tripdata_2023-02.parquet"] == 2
+    notices = [
+        record.user_message
+        for record in instance.all_logs(result.run_id)
+        if "Download attempt" in record.user_message
+    ]
+    assert notices == ["Download attempt 1 failed (HTTP 503 Service Unavailable); retrying in 0 s"]
     assert [row[0] for row in _rows(settings)] == ["2023-01-01", "2023-02-01"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -266,6 +267,13 @@ BAD_CASES = {
         ["after 3 attempts", "HTTP 500", TRIPS_PATH],
         3,
     ),
+    "trips-cut-short-forever": (
+        TRIPS_PATH,
+        lambda b, t: Reply(200, b, drop_after=1000),
+        DownloadError,
+        ["after 3 attempts", "cut short", "IncompleteRead", TRIPS_PATH],
+        3,
+    ),
     "zones-html-page": (
         ZONES_PATH,
         lambda b, t: Reply(200, HTML, "text/html; charset=utf-8"),
@@ -356,6 +364,37 @@ def test_unreachable_server_is_retried_then_reported(good_state):
     assert info.value.attempts == 3 and len(retries) == 2
     assert f"127.0.0.1:{port}/trip-data/yellow_tripdata_2023-01.parquet" in str(info.value)
     check()
+
+
+def test_a_silent_server_times_out_and_is_retried_then_reported(tlc, good_state):
+    raw, _conn, check = good_state
+    tlc.serve(TRIPS_PATH, Reply(delay=1.0))
+    retries = []
+    with pytest.raises(DownloadError, match="after 2 attempts: timed out") as info:
+        download_trips(
+            MONTH,
+            raw,
+            tlc.base_url,
+            retries=1,
+            backoff_seconds=0.001,
+            timeout=0.2,
+            on_retry=lambda *a: retries.append(a),
+        )
+    assert "Read timed out" in str(info.value)
+    assert tlc.hits[TRIPS_PATH] == 2
+    assert [(attempt, cause.split(" (")[0]) for attempt, cause, _ in retries] == [(1, "timed out")]
+    check()
+
+
+def test_retry_after_is_the_wait(tlc, tmp_path, trips_bytes):
+    tlc.serve(
+        TRIPS_PATH, Reply(503, b"busy", headers={"Retry-After": "1"}), Reply(body=trips_bytes)
+    )
+    retries = []
+    started = time.monotonic()
+    download_trips(MONTH, tmp_path, tlc.base_url, **FAST, on_retry=lambda *a: retries.append(a))
+    assert retries == [(1, "HTTP 503 Service Unavailable", 1)]
+    assert time.monotonic() - started >= 1
 
 
 def test_wrong_month_file_is_rejected(tlc, good_state, sample_dir):
