@@ -10,6 +10,7 @@ from tlc_server import Reply, TLCServer
 
 from taxi_pipeline.definitions import build_defs
 from taxi_pipeline.settings import load_settings
+from taxi_pipeline.sources import tlc
 from taxi_pipeline.sources.sample import write_sample_trips, write_sample_zones
 
 
@@ -33,7 +34,10 @@ def site(tmp_path):
 
 
 @pytest.fixture
-def loaded(site, tmp_path):
+def loaded(site, tmp_path, monkeypatch):
+    # The resource retries with the production backoff (waits of 0, 2, 4, 8 s): cap every wait
+    # at 0 s here, or the HTTP 500 case would sleep 14 s. tests/test_sources.py covers the waits.
+    monkeypatch.setattr(tlc, "MAX_BACKOFF_SECONDS", 0)
     settings = load_settings(
         {
             **TEST_ENV,
@@ -99,4 +103,10 @@ def test_a_transient_error_is_retried_then_loads(loaded, site):
     )
     assert result.success
     assert site.hits["/trip-data/yellow_tripdata_2023-02.parquet"] == 2
+    notices = [
+        record.user_message
+        for record in instance.all_logs(result.run_id)
+        if "Download attempt" in record.user_message
+    ]
+    assert notices == ["Download attempt 1 failed (HTTP 503 Service Unavailable); retrying in 0 s"]
     assert [row[0] for row in _rows(settings)] == ["2023-01-01", "2023-02-01"]

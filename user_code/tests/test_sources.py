@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tlc_server import Reply, TLCServer
 
 from taxi_pipeline.sources import layout
 from taxi_pipeline.sources.layout import (
@@ -40,7 +42,6 @@ MONTH = "2023-01"
 TRIPS_PATH = f"/trip-data/{trips_file_name(MONTH)}"
 ZONES_PATH = f"/misc/{ZONES_FILE_NAME}"
 FAST = {"backoff_seconds": 0.001, "timeout": 10}
-from tlc_server import Reply, TLCServer
 
 HTML = b"<!DOCTYPE html><html><head><title>Access denied</title></head><body>nope</body></html>"
 
@@ -266,6 +267,13 @@ BAD_CASES = {
         ["after 3 attempts", "HTTP 500", TRIPS_PATH],
         3,
     ),
+    "trips-cut-short-forever": (
+        TRIPS_PATH,
+        lambda b, t: Reply(200, b, drop_after=1000),
+        DownloadError,
+        ["after 3 attempts", "cut short", "IncompleteRead", TRIPS_PATH],
+        3,
+    ),
     "zones-html-page": (
         ZONES_PATH,
         lambda b, t: Reply(200, HTML, "text/html; charset=utf-8"),
@@ -320,7 +328,7 @@ BAD_CASES = {
 
 @pytest.mark.parametrize("case", list(BAD_CASES))
 def test_failed_download_changes_nothing(case, tlc, good_state, trips_bytes, tmp_path):
-    raw, conn, check = good_state
+    raw, _conn, check = good_state
     path, make_reply, exc_type, fragments, hits = BAD_CASES[case]
     tlc.serve(path, make_reply(trips_bytes, tmp_path))
 
@@ -339,7 +347,7 @@ def test_failed_download_changes_nothing(case, tlc, good_state, trips_bytes, tmp
 
 
 def test_unreachable_server_is_retried_then_reported(good_state):
-    raw, conn, check = good_state
+    raw, _conn, check = good_state
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -358,8 +366,39 @@ def test_unreachable_server_is_retried_then_reported(good_state):
     check()
 
 
+def test_a_silent_server_times_out_and_is_retried_then_reported(tlc, good_state):
+    raw, _conn, check = good_state
+    tlc.serve(TRIPS_PATH, Reply(delay=1.0))
+    retries = []
+    with pytest.raises(DownloadError, match="after 2 attempts: timed out") as info:
+        download_trips(
+            MONTH,
+            raw,
+            tlc.base_url,
+            retries=1,
+            backoff_seconds=0.001,
+            timeout=0.2,
+            on_retry=lambda *a: retries.append(a),
+        )
+    assert "Read timed out" in str(info.value)
+    assert tlc.hits[TRIPS_PATH] == 2
+    assert [(attempt, cause.split(" (")[0]) for attempt, cause, _ in retries] == [(1, "timed out")]
+    check()
+
+
+def test_retry_after_is_the_wait(tlc, tmp_path, trips_bytes):
+    tlc.serve(
+        TRIPS_PATH, Reply(503, b"busy", headers={"Retry-After": "1"}), Reply(body=trips_bytes)
+    )
+    retries = []
+    started = time.monotonic()
+    download_trips(MONTH, tmp_path, tlc.base_url, **FAST, on_retry=lambda *a: retries.append(a))
+    assert retries == [(1, "HTTP 503 Service Unavailable", 1)]
+    assert time.monotonic() - started >= 1
+
+
 def test_wrong_month_file_is_rejected(tlc, good_state, sample_dir):
-    raw, conn, check = good_state
+    raw, _conn, check = good_state
     february = (sample_dir / trips_file_name("2023-02")).read_bytes()
     tlc.serve(TRIPS_PATH, Reply(body=february))
     with pytest.raises(InvalidFileError, match="not the 2023-01 trips file"):
@@ -533,7 +572,8 @@ def test_text_trip_ids_of_an_older_warehouse_are_converted_on_load(tmp_path, sam
 
     assert (
         conn.execute(
-            "SELECT trip_id FROM raw_taxis.trips WHERE partition_date = '2023-02-01' ORDER BY trip_id"
+            "SELECT trip_id FROM raw_taxis.trips WHERE partition_date = '2023-02-01' "
+            "ORDER BY trip_id"
         ).fetchall()
         == numeric
     )
@@ -625,7 +665,8 @@ def test_missing_optional_columns_become_null(tmp_path):
     assert load_trips_month(conn, path, MONTH).rows_loaded == 2
     assert (
         conn.execute(
-            "SELECT count(*) FROM raw_taxis.trips WHERE congestion_surcharge IS NULL AND airport_fee IS NULL"
+            "SELECT count(*) FROM raw_taxis.trips "
+            "WHERE congestion_surcharge IS NULL AND airport_fee IS NULL"
         ).fetchone()[0]
         == 2
     )
@@ -753,7 +794,7 @@ def sample_warehouse(tmp_path_factory):
 
 
 def test_sample_quirks_match_the_plan(sample_warehouse):
-    conn, report = sample_warehouse
+    _conn, report = sample_warehouse
     plan = sample_quirk_counts(20000)
     assert report.rows_in_file == 20000
     for key, value in {**report.dropped, **report.fixed}.items():
@@ -818,8 +859,8 @@ def test_sample_is_realistic(sample_warehouse):
     ((jfk_flat,),) = q("SELECT avg(fare_amount) FROM raw_taxis.trips WHERE rate_code_id = 2")
     assert jfk_flat == 70.0
     ((bad_totals,),) = q(
-        "SELECT count(*) FROM raw_taxis.trips WHERE abs(total_amount - (fare_amount + extra + mta_tax"
-        " + tip_amount + tolls_amount + improvement_surcharge + coalesce(congestion_surcharge, 0)"
-        " + coalesce(airport_fee, 0))) > 0.011"
+        "SELECT count(*) FROM raw_taxis.trips WHERE abs(total_amount - (fare_amount + extra"
+        " + mta_tax + tip_amount + tolls_amount + improvement_surcharge"
+        " + coalesce(congestion_surcharge, 0) + coalesce(airport_fee, 0))) > 0.011"
     )
     assert bad_totals == 0

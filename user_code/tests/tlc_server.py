@@ -2,12 +2,14 @@
 
 import http.server
 import threading
+import time
 from collections import Counter
 
 
 class Reply:
     """One scripted answer. `drop_after`: send that many body bytes, then close the connection
-    (the Content-Length still announces the full body)."""
+    (the Content-Length still announces the full body). `delay`: stay silent that many seconds, then
+    hang up without an answer (the client should have timed out by then)."""
 
     def __init__(
         self,
@@ -16,9 +18,10 @@ class Reply:
         content_type="application/octet-stream",
         drop_after=None,
         headers=None,
+        delay=0.0,
     ):
         self.status, self.body, self.content_type = status, body, content_type
-        self.drop_after, self.headers = drop_after, headers or {}
+        self.drop_after, self.headers, self.delay = drop_after, headers or {}, delay
 
 
 class TLCServer:
@@ -34,6 +37,10 @@ class TLCServer:
                 server.hits[self.path] += 1
                 replies = server.routes.get(self.path) or [Reply(404, b"no such key")]
                 reply = replies[min(server.hits[self.path], len(replies)) - 1]
+                if reply.delay:
+                    time.sleep(reply.delay)
+                    self.close_connection = True
+                    return  # the client gave up long ago: answering would only hit a closed socket
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
                 self.send_header("Content-Length", str(len(reply.body)))

@@ -1,15 +1,18 @@
-"""Download the TLC's files: streamed to disk, retried with backoff, verified, then moved into place.
+"""Download the TLC's files: streamed to disk, retried by urllib3, verified, then moved into place.
 
 Files live at ``{base_url}/trip-data/yellow_tripdata_YYYY-MM.parquet`` and
 ``{base_url}/misc/taxi_zone_lookup.csv`` (TAXI_TLC_BASE_URL).
 
 What one download does:
 
-1. GET with ``stream=True`` and ``Accept-Encoding: identity``; the body goes to a temporary
+1. GET with ``stream=True`` and ``Accept-Encoding: identity`` through a requests session whose
+   ``HTTPAdapter`` carries a ``urllib3.util.Retry``; the body goes to a temporary
    ``.<name>.*.part`` file in ``dest_dir`` (same filesystem, so the final move is atomic).
-2. Transient failures are retried with exponential backoff (``backoff_seconds * 2**n``, or the
-   server's ``Retry-After`` for a 429, capped at 60 s): connection errors and timeouts, a body
-   shorter than its ``Content-Length``, HTTP 5xx and 429. ``retries=4`` means up to 5 attempts.
+2. Transient failures are retried with urllib3's exponential backoff (none before the first
+   retry, then ``backoff_seconds * 2**n``, or the server's ``Retry-After``; at most 60 s):
+   connection errors and timeouts, HTTP 5xx and 429, and a body that breaks off short of its
+   ``Content-Length``. ``retries=4`` means up to 5 attempts. Each retry is reported to
+   ``on_retry`` (the Dagster log) with its cause and wait.
 3. Permanent failures are not retried: 404/403/410 (the month is not published yet or the base
    URL is wrong), any other 4xx/3xx, an HTML page instead of the file, and a file that fails
    verification (`verify_trips_file` / `verify_zones_file`).
@@ -27,14 +30,19 @@ import io
 import logging
 import os
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Self
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import BaseHTTPResponse
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.exceptions import TimeoutError as HTTPTimeoutError
+from urllib3.util import Retry
 
 from taxi_pipeline.sources.layout import (
     NUMERIC_TRIP_COLUMNS,
@@ -50,7 +58,8 @@ from taxi_pipeline.sources.layout import (
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
-MAX_BACKOFF_SECONDS = 60.0
+MAX_BACKOFF_SECONDS = 60
+RETRY_STATUSES = frozenset({429, *range(500, 600)})
 BASE_URL_HINT = "check TAXI_TLC_BASE_URL"
 # A month file is the right month when at least this share of its pickups fall inside it
 # (real files carry a few stray rows from other months or years).
@@ -80,15 +89,6 @@ class DownloadError(Exception):
 
 class InvalidFileError(DownloadError):
     """A file (downloaded or on disk) is not what it should be: HTML, truncated, wrong columns..."""
-
-
-class _Transient(Exception):
-    """A failure worth retrying; `retry_after` is the server's Retry-After in seconds, if any."""
-
-    def __init__(self, cause: str, *, status: int | None = None, retry_after: float | None = None):
-        super().__init__(cause)
-        self.status = status
-        self.retry_after = retry_after
 
 
 class _Invalid(Exception):
@@ -268,77 +268,142 @@ def verify_zones_file(path: Path) -> None:
 # Download
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
+class _BodyBrokeOff(Exception):
+    """The body stopped short of its Content-Length, or stalled past the read timeout."""
 
 
-def _fetch(session: requests.Session, url: str, tmp: Path, timeout: float) -> int:
-    """Stream `url` into `tmp`; return bytes written. Raise _Transient or DownloadError."""
-    try:
-        response = session.get(
-            url,
-            stream=True,
-            timeout=(min(timeout, 30), timeout),
-            headers={"Accept-Encoding": "identity"},
-        )
-    except requests.RequestException as exc:
-        raise _Transient(f"connection failed ({type(exc).__name__}: {exc})") from exc
-    with response:
-        status = response.status_code
-        reason = response.reason or ""
-        if status in (403, 404, 410):
-            raise DownloadError(
-                f"{url} was not found (HTTP {status} {reason}): the file is not published yet "
-                f"(the TLC publishes each month about two months later) or the base URL is wrong; "
-                f"{BASE_URL_HINT} and the month range (TAXI_START_MONTH/TAXI_END_MONTH).",
-                url=url,
-                status=status,
+class _Retry(Retry):
+    """urllib3's Retry that reports each retry it grants to `notify(attempt, cause, delay)`.
+
+    urllib3 calls `increment` once per failed attempt (it raises when none are left), so that is
+    where a retry is known. urllib3's own logger is no substitute: it logs connection retries
+    without the wait and status retries only at DEBUG, and a run's log needs both, with causes.
+    """
+
+    notify: RetryCallback | None = None
+
+    def new(self, **kw: Any) -> Self:
+        # increment() builds the next Retry through new(), which knows only urllib3's own fields.
+        retry = super().new(**kw)
+        retry.notify = self.notify
+        return retry
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        **kw: Any,
+    ) -> Self:
+        retry = super().increment(method, url, response, error, **kw)
+        if self.notify is not None:
+            # The wait sleep() is about to make: the server's Retry-After if any, else backoff.
+            retry_after = retry.get_retry_after(response) if response is not None else None
+            delay = retry_after or retry.get_backoff_time()
+            cause = (
+                _cause(error) if response is None else f"HTTP {response.status} {response.reason}"
             )
-        if status == 429 or status >= 500:
-            raise _Transient(
-                f"HTTP {status} {reason}", status=status, retry_after=_retry_after(response)
-            )
-        if status != 200:
-            raise DownloadError(
-                f"{url} answered HTTP {status} {reason} instead of the file; {BASE_URL_HINT}.",
-                url=url,
-                status=status,
-            )
-        content_type = response.headers.get("Content-Type", "")
-        if "html" in content_type.lower():
-            raise InvalidFileError(
-                f"{url} answered with an HTML page (Content-Type: {content_type}) instead of the "
-                f"file: the base URL points at a web site, proxy or error page rather than the TLC "
-                f"file store; {BASE_URL_HINT}.",
-                url=url,
-                status=status,
-            )
-        expected = response.headers.get("Content-Length")
-        encoding = response.headers.get("Content-Encoding", "identity").lower()
-        written = 0
+            self.notify(len(retry.history), cause, delay)
+        return retry
+
+
+def _cause(error: BaseException | None) -> str:
+    """What failed, in words: a timeout, a body that broke off, or the connection."""
+    # requests wraps urllib3's MaxRetryError, which holds the last attempt's error.
+    wrapped = error.args[0] if isinstance(error, requests.RequestException) and error.args else None
+    if isinstance(wrapped, MaxRetryError) and wrapped.reason is not None:
+        error = wrapped.reason
+    if isinstance(error, _BodyBrokeOff):
+        return str(error)
+    if isinstance(error, HTTPTimeoutError) and not isinstance(error, NewConnectionError):
+        return f"timed out ({error})"
+    return f"connection failed ({type(error).__name__}: {error})"
+
+
+def _gave_up(
+    url: str, dest: Path, attempts: int, cause: str, status: int | None = None
+) -> DownloadError:
+    return DownloadError(
+        f"Could not download {url} after {attempts} attempts: {cause}. {dest} is unchanged. "
+        f"Fix: the server or network is failing or slow; retry later, and if it persists "
+        f"{BASE_URL_HINT}.",
+        url=url,
+        path=dest,
+        status=status,
+        attempts=attempts,
+    )
+
+
+def _fetch(url: str, dest: Path, tmp: Path, retry: _Retry, timeout: float) -> _Retry | None:
+    """Stream `url` into `tmp`: None once it holds the whole body, else the Retry to go on with.
+
+    urllib3 retries what fails before the body starts: connection errors, timeouts, 429/5xx.
+    A streamed body is read after urllib3 has handed the response over, so a body that breaks
+    off (short of its Content-Length: urllib3 2 enforces it) is counted on the same Retry here,
+    and the caller asks again with the Retry returned.
+    """
+    with requests.Session() as session:
+        for scheme in ("http://", "https://"):
+            session.mount(scheme, HTTPAdapter(max_retries=retry))
         try:
-            with open(tmp, "wb") as out:
-                for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
-                    out.write(chunk)
-                    written += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
+            response = session.get(
+                url,
+                stream=True,
+                timeout=(min(timeout, 30), timeout),
+                headers={"Accept-Encoding": "identity"},
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            # Raised only once urllib3 has used up `total` on them.
+            raise _gave_up(url, dest, len(retry.history) + retry.total + 1, _cause(exc)) from None
         except requests.RequestException as exc:
-            raise _Transient(
-                f"the connection broke after {written} bytes ({type(exc).__name__}: {exc})"
-            ) from exc
-        if expected is not None and encoding in ("", "identity"):
+            raise DownloadError(
+                f"{url} cannot be requested ({type(exc).__name__}: {exc}); {BASE_URL_HINT}.",
+                url=url,
+            ) from None
+        with response:
+            status = response.status_code
+            reason = response.reason or ""
+            attempts = len(response.raw.retries.history) + 1
+            if status in (403, 404, 410):
+                raise DownloadError(
+                    f"{url} was not found (HTTP {status} {reason}): the file is not published "
+                    f"yet (the TLC publishes each month about two months later) or the base URL "
+                    f"is wrong; {BASE_URL_HINT} and the month range "
+                    f"(TAXI_START_MONTH/TAXI_END_MONTH).",
+                    url=url,
+                    status=status,
+                )
+            if status in RETRY_STATUSES:  # urllib3 answers with the last one when retries ran out
+                raise _gave_up(url, dest, attempts, f"HTTP {status} {reason}", status)
+            if status != 200:
+                raise DownloadError(
+                    f"{url} answered HTTP {status} {reason} instead of the file; {BASE_URL_HINT}.",
+                    url=url,
+                    status=status,
+                )
+            content_type = response.headers.get("Content-Type", "")
+            if "html" in content_type.lower():
+                raise InvalidFileError(
+                    f"{url} answered with an HTML page (Content-Type: {content_type}) instead of "
+                    f"the file: the base URL points at a web site, proxy or error page rather than "
+                    f"the TLC file store; {BASE_URL_HINT}.",
+                    url=url,
+                    status=status,
+                )
             try:
-                expected_bytes = int(expected)
-            except ValueError:
-                expected_bytes = None
-            if expected_bytes is not None and written != expected_bytes:
-                raise _Transient(f"received {written} of {expected_bytes} bytes")
-        return written
+                with open(tmp, "wb") as out:
+                    for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+            except requests.RequestException as exc:
+                broke = _BodyBrokeOff(f"the download was cut short ({type(exc).__name__}: {exc})")
+                try:
+                    return response.raw.retries.increment("GET", url, error=broke)
+                except MaxRetryError:
+                    raise _gave_up(url, dest, attempts, str(broke)) from None
+    return None
 
 
 def _download(
@@ -346,76 +411,58 @@ def _download(
     dest: Path,
     check: Callable[[Path], object],
     *,
-    session: requests.Session | None,
     retries: int,
     backoff_seconds: float,
     timeout: float,
     on_retry: RetryCallback | None,
 ) -> Path:
+    def notify(attempt: int, cause: str, delay: float) -> None:
+        log.warning(
+            "Attempt %d/%d for %s failed (%s); retrying in %.2f s",
+            attempt,
+            retries + 1,
+            url,
+            cause,
+            delay,
+        )
+        if on_retry is not None:
+            on_retry(attempt, cause, delay)
+
+    retry = _Retry(
+        total=retries,
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=backoff_seconds,
+        backoff_max=MAX_BACKOFF_SECONDS,
+        retry_after_max=MAX_BACKOFF_SECONDS,
+        # Give the last 429/5xx response back rather than raise: its status and reason are
+        # what the error message names.
+        raise_on_status=False,
+    )
+    retry.notify = notify
     dest.parent.mkdir(parents=True, exist_ok=True)
-    own_session = session is None
-    http = requests.Session() if own_session else session
-    attempt = 0
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(tmp_name)
     try:
-        while True:
-            attempt += 1
-            fd, tmp_name = tempfile.mkstemp(
-                dir=dest.parent, prefix=f".{dest.name}.", suffix=".part"
-            )
-            os.close(fd)
-            tmp = Path(tmp_name)
-            try:
-                _fetch(http, url, tmp, timeout)
-                try:
-                    check(tmp)
-                except _Invalid as exc:
-                    raise InvalidFileError(
-                        f"{url} delivered a file that is not usable as {dest.name}: {exc}. "
-                        f"Nothing was replaced ({dest} is unchanged). Fix: retry later; if it "
-                        f"persists, {BASE_URL_HINT}.",
-                        url=url,
-                        path=dest,
-                        attempts=attempt,
-                    ) from None
-                os.replace(tmp, dest)
-                if attempt > 1:
-                    log.info("Downloaded %s after %d attempts", url, attempt)
-                return dest
-            except _Transient as exc:
-                if attempt > retries:
-                    raise DownloadError(
-                        f"Could not download {url} after {attempt} attempts: {exc}. "
-                        f"{dest} is unchanged. Fix: the server or network is failing; retry later, "
-                        f"and if it persists {BASE_URL_HINT}.",
-                        url=url,
-                        path=dest,
-                        status=exc.status,
-                        attempts=attempt,
-                    ) from None
-                delay = backoff_seconds * (2 ** (attempt - 1))
-                if exc.retry_after is not None:
-                    delay = max(delay, exc.retry_after)
-                delay = min(delay, MAX_BACKOFF_SECONDS)
-                log.warning(
-                    "Attempt %d/%d for %s failed (%s); retrying in %.2f s",
-                    attempt,
-                    retries + 1,
-                    url,
-                    exc,
-                    delay,
-                )
-                if on_retry is not None:
-                    on_retry(attempt, str(exc), delay)
-                time.sleep(delay)
-            except DownloadError as exc:
-                exc.attempts = exc.attempts or attempt
-                exc.path = exc.path or dest
-                raise
-            finally:
-                tmp.unlink(missing_ok=True)
+        while (retry := _fetch(url, dest, tmp, retry, timeout)) is not None:
+            retry.sleep()
+        try:
+            check(tmp)
+        except _Invalid as exc:
+            raise InvalidFileError(
+                f"{url} delivered a file that is not usable as {dest.name}: {exc}. "
+                f"Nothing was replaced ({dest} is unchanged). Fix: retry later; if it "
+                f"persists, {BASE_URL_HINT}.",
+                url=url,
+                path=dest,
+            ) from None
+        os.replace(tmp, dest)
+        return dest
+    except DownloadError as exc:
+        exc.path = exc.path or dest
+        raise
     finally:
-        if own_session:
-            http.close()
+        tmp.unlink(missing_ok=True)
 
 
 def download_trips(
@@ -423,7 +470,6 @@ def download_trips(
     dest_dir: Path,
     base_url: str,
     *,
-    session: requests.Session | None = None,
     retries: int = 4,
     backoff_seconds: float = 1.0,
     timeout: float = 60,
@@ -439,7 +485,6 @@ def download_trips(
         trips_url(month, base_url),
         Path(dest_dir) / trips_file_name(month),
         lambda p: _check_trips(p, month),
-        session=session,
         retries=retries,
         backoff_seconds=backoff_seconds,
         timeout=timeout,
@@ -451,7 +496,6 @@ def download_zones(
     dest_dir: Path,
     base_url: str,
     *,
-    session: requests.Session | None = None,
     retries: int = 4,
     backoff_seconds: float = 1.0,
     timeout: float = 60,
@@ -462,7 +506,6 @@ def download_zones(
         zones_url(base_url),
         Path(dest_dir) / ZONES_FILE_NAME,
         _check_zones,
-        session=session,
         retries=retries,
         backoff_seconds=backoff_seconds,
         timeout=timeout,
