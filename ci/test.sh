@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# The project's test command (README): unit tests, then the end-to-end check of the container stack.
+# The project's test command (README): lints and unit tests, then the end-to-end check of the
+# container stack.
 #
 #   ci/test.sh              # everything
-#   ci/test.sh --unit       # unit tests only (no Docker needed)
+#   ci/test.sh --unit       # lints (ci/lint.sh), then unit tests (no Docker needed)
+#   ci/test.sh --lint       # lints only
 #   ci/test.sh --e2e [...]  # end-to-end check only; extra arguments go to ci/e2e.py
 #
 # Needs uv (https://docs.astral.sh/uv/) and, for the end-to-end check, Docker with Compose v2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+lint=1
 unit=1
 e2e=1
 case "${1:-}" in
   --unit) e2e=0; shift ;;
-  --e2e) unit=0; shift ;;
+  --lint) unit=0; e2e=0; shift ;;
+  --e2e) lint=0; unit=0; shift ;;
 esac
+
+if [[ $lint == 1 ]]; then
+  echo "--- lints: ruff, sqlfluff, shellcheck, hadolint (the versions in user_code/uv.lock) ---"
+  ci/lint.sh
+fi
 
 if [[ $unit == 1 ]]; then
   echo "--- unit tests: user_code (pipeline, dbt project) ---"

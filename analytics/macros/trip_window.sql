@@ -27,11 +27,15 @@
             "daily_metrics needs both --event-time-start and --event-time-end (half-open window), got "
             ~ min_date ~ " and " ~ max_date) }}
     {%- endif -%}
+    {%- set iso_date_or_timestamp = '^[0-9]{4}-[0-9]{2}-[0-9]{2}'
+        ~ '([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?'
+        ~ '(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$' -%}
     {%- set bounds = {} -%}
     {%- for key, value in [('min', min_date), ('max', max_date)] -%}
         {%- set text = (value ~ '') | trim -%}
-        {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$', text) -%}
-            {{ exceptions.raise_compiler_error("the event-time window's " ~ key ~ " is not an ISO date/timestamp: " ~ text) }}
+        {%- if not modules.re.match(iso_date_or_timestamp, text) -%}
+            {{ exceptions.raise_compiler_error(
+                "the event-time window's " ~ key ~ " is not an ISO date/timestamp: " ~ text) }}
         {%- endif -%}
         {%- do bounds.update({key: "cast('" ~ text ~ "' as timestamp)"}) -%}
     {%- endfor -%}

@@ -9,7 +9,8 @@
 -- Passes vacuously while daily_metrics does not exist yet (see the location_metrics test).
 {%- set window = trip_window() %}
 {%- if execute and load_relation(ref('daily_metrics')) is none %}
-select null as date_of_business where false
+select null as date_of_business
+where false
 {%- else %}
 with expected as (
     select
@@ -44,11 +45,15 @@ select
 from expected
 {{ 'full outer' if window is not none else 'right' }} join actual
     on expected.date_of_business = actual.date_of_business
-where expected.date_of_business is null
-   or actual.date_of_business is null
-   or expected.trip_count <> actual.trip_count
-   or expected.trips_over_30_min <> actual.trips_over_30_min
-   or abs(expected.avg_trip_duration_minutes - actual.avg_trip_duration_minutes) > 1e-6
-   or abs(expected.avg_fare_per_trip - actual.avg_fare_per_trip) > 1e-6
-   or abs(actual.share_over_30_min - expected.trips_over_30_min::double / expected.trip_count) > 1e-9
+where
+    expected.date_of_business is null
+    or actual.date_of_business is null
+    or expected.trip_count <> actual.trip_count
+    or expected.trips_over_30_min <> actual.trips_over_30_min
+    or abs(expected.avg_trip_duration_minutes - actual.avg_trip_duration_minutes) > 1e-6
+    or abs(expected.avg_fare_per_trip - actual.avg_fare_per_trip) > 1e-6
+    or abs(
+        actual.share_over_30_min
+        - cast(expected.trips_over_30_min as double) / expected.trip_count
+    ) > 1e-9
 {%- endif %}

@@ -5,7 +5,8 @@ running the pipeline. The values are deterministic (seeded), so the checks can c
 answers with direct queries. Like the real `published_warehouse` asset, it writes a temporary file
 next to the target and `os.replace`s it, so a running Superset never sees a half-written file.
 
-    python make_snapshot.py /path/to/published/taxi.duckdb [--days 31] [--seed 1] [--start 2023-01-01]
+    python make_snapshot.py /path/to/published/taxi.duckdb \\
+        [--days 31] [--seed 1] [--start 2023-01-01]
 """
 
 from __future__ import annotations

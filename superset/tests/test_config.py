@@ -21,9 +21,11 @@ def load_config(env: dict[str, str]) -> subprocess.CompletedProcess:
     """Imports superset_config.py in a fresh interpreter with exactly `env` (plus PATH)."""
     code = (
         "import importlib.util, json\n"
-        f"spec = importlib.util.spec_from_file_location('superset_config', {str(SUPERSET_DIR / 'superset_config.py')!r})\n"
+        "spec = importlib.util.spec_from_file_location("
+        f"'superset_config', {str(SUPERSET_DIR / 'superset_config.py')!r})\n"
         "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
-        "print(json.dumps({'uri': m.SQLALCHEMY_DATABASE_URI, 'duckdb': sorted(m.DISALLOWED_SQL_FUNCTIONS.get('duckdb', []))}))\n"
+        "print(json.dumps({'uri': m.SQLALCHEMY_DATABASE_URI,"
+        " 'duckdb': sorted(m.DISALLOWED_SQL_FUNCTIONS.get('duckdb', []))}))\n"
     )
     return subprocess.run(
         [sys.executable, "-c", code],

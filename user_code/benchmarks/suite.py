@@ -229,7 +229,7 @@ def bench_daily(args, work: Path, built_1: Path, built_n: Path, months: list[str
             f"({sql_many / sql_one:.2f}x); full re-parse in "
             f"{sum(r['full_parse'] for r in runs['n'] + runs['1'])} of {2 * args.repeat} steps",
             {"project": runs["n"], "floor": runs["1"]},
-        )  # fmt: skip
+        )
     ]
 
     # dbt's overhead: the step's own dbt command again, from process start to exit, vs its SQL
@@ -267,7 +267,7 @@ def bench_daily(args, work: Path, built_1: Path, built_n: Path, months: list[str
             f"+ `import dbt.cli.main, dbt.adapters.duckdb`; parse skipped: "
             f"{not any(r['full_parse'] for r in overheads)}",
             {"project": overheads, "floor": imports, "sql": floors},
-        )  # fmt: skip
+        )
     )
     return rows
 
@@ -308,9 +308,9 @@ def print_table(rows: list[Row]) -> None:
          "" if r.rows_per_s is None else f"{r.rows_per_s:,.0f}", _fmt(r.peak_mb, "", 0), r.target)
         for r in rows
     ]  # fmt: skip
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *lines)]
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *lines, strict=True)]
     for line in (header, *lines):
-        print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
+        print("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
     for r in rows:
         if r.note:
             print(f"  - {r.what}: {r.note}")

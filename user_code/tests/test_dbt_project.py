@@ -57,7 +57,9 @@ TRIP_COLUMNS = [
 
 RAW_DDL = """
 create schema raw_taxis;
-create table raw_taxis.zones (zone_id integer, borough varchar, "zone" varchar, service_zone varchar);
+create table raw_taxis.zones (
+    zone_id integer, borough varchar, "zone" varchar, service_zone varchar
+);
 create table raw_taxis.trips (
     trip_id bigint, vendor_id integer, pickup_datetime timestamp, dropoff_datetime timestamp,
     passenger_count integer, trip_distance double, rate_code_id integer, store_and_fwd_flag varchar,
@@ -200,7 +202,7 @@ def _dbt(db: Path, work: Path, *args: str) -> tuple[subprocess.CompletedProcess,
             str(work / "target"),
             "--log-path",
             str(work / "logs"),
-        ],  # fmt: skip
+        ],
         cwd=work,
         env=env,
         capture_output=True,
@@ -367,9 +369,10 @@ def test_contract_column_types(full_build):
     assert types["location_metrics", "trips"] == "BIGINT"
     assert types["location_metrics", "from_airport"] == "BOOLEAN"
     assert [c for t, c in types if t == "stg_trips"] == [
-        "trip_id", "vendor_id", "pickup_zone_id", "dropoff_zone_id", "rate_code_id", "payment_type",
-        "pickup_datetime", "dropoff_datetime", "duration_minutes", "trip_distance", "passenger_count",
-        "fare_amount", "tip_amount", "total_amount", "partition_date",
+        "trip_id", "vendor_id", "pickup_zone_id", "dropoff_zone_id", "rate_code_id",
+        "payment_type", "pickup_datetime", "dropoff_datetime", "duration_minutes",
+        "trip_distance", "passenger_count", "fare_amount", "tip_amount", "total_amount",
+        "partition_date",
     ]  # fmt: skip
     assert types["stg_trips", "duration_minutes"] == "DOUBLE"
     assert [c for t, c in types if t == "stg_zones"] == [

@@ -40,11 +40,11 @@ with trips as (
 
 daily as (
     select
-        cast(pickup_datetime as date)                                  as date_of_business,
-        cast(count(*) as bigint)                                       as trip_count,
-        avg(duration_minutes)                                          as avg_trip_duration_minutes,
-        avg(fare_amount)                                               as avg_fare_per_trip,
-        cast(count(*) filter (where duration_minutes > 30) as bigint)  as trips_over_30_min
+        cast(pickup_datetime as date) as date_of_business,
+        cast(count(*) as bigint) as trip_count,
+        avg(duration_minutes) as avg_trip_duration_minutes,
+        avg(fare_amount) as avg_fare_per_trip,
+        cast(count(*) filter (where duration_minutes > 30) as bigint) as trips_over_30_min
     from trips
     group by cast(pickup_datetime as date)
 )
@@ -52,8 +52,8 @@ daily as (
 select
     date_of_business,
     trip_count,
-    cast(avg_trip_duration_minutes as double)                  as avg_trip_duration_minutes,
-    cast(avg_fare_per_trip as double)                          as avg_fare_per_trip,
+    cast(avg_trip_duration_minutes as double) as avg_trip_duration_minutes,
+    cast(avg_fare_per_trip as double) as avg_fare_per_trip,
     trips_over_30_min,
-    cast(trips_over_30_min as double) / trip_count             as share_over_30_min
+    cast(trips_over_30_min as double) / trip_count as share_over_30_min
 from daily

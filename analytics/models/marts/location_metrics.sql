@@ -11,14 +11,14 @@ zones as (
 
 select
     trips.pickup_zone_id,
-    coalesce(pickup_zones.zone_name, 'Unknown')       as pickup_zone,
-    coalesce(pickup_zones.borough, 'Unknown')         as pickup_borough,
-    coalesce(dropoff_zones.borough, 'Unknown')        as destination_borough,
-    coalesce(pickup_zones.is_airport, false)          as from_airport,
-    cast(count(*) as bigint)                          as trips,
-    sum(trips.trip_distance)                          as total_distance,
-    sum(trips.duration_minutes)                       as total_duration_minutes,
-    sum(trips.fare_amount)                            as total_fare,
+    coalesce(pickup_zones.zone_name, 'Unknown') as pickup_zone,
+    coalesce(pickup_zones.borough, 'Unknown') as pickup_borough,
+    coalesce(dropoff_zones.borough, 'Unknown') as destination_borough,
+    coalesce(pickup_zones.is_airport, false) as from_airport,
+    cast(count(*) as bigint) as trips,
+    sum(trips.trip_distance) as total_distance,
+    sum(trips.duration_minutes) as total_duration_minutes,
+    sum(trips.fare_amount) as total_fare,
     cast(count(*) filter (where trips.duration_minutes > 30) as bigint) as trips_over_30_min
 from trips
 left join zones as pickup_zones

@@ -6,9 +6,9 @@ with zones as (
 )
 
 select
-    cast(zone_id as integer)                              as zone_id,
-    coalesce("zone", 'Unknown')                           as zone_name,
-    coalesce(borough, 'Unknown')                          as borough,
-    coalesce(service_zone, 'N/A')                         as service_zone,
-    coalesce(service_zone in ('Airports', 'EWR'), false)  as is_airport
+    cast(zone_id as integer) as zone_id,
+    coalesce(zone, 'Unknown') as zone_name,
+    coalesce(borough, 'Unknown') as borough,
+    coalesce(service_zone, 'N/A') as service_zone,
+    coalesce(service_zone in ('Airports', 'EWR'), false) as is_airport
 from zones

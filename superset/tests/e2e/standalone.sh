@@ -24,7 +24,7 @@ artifacts=${SS_ARTIFACTS:-$here/artifacts}
 python=${SS_PYTHON:-$superset_dir/.venv/bin/python}
 postgres_image=${POSTGRES_IMAGE:-postgres:15}
 mkdir -p "$artifacts"
-publish=$(mktemp -d /tmp/${prefix}-published.XXXXXX)
+publish=$(mktemp -d "/tmp/${prefix}-published.XXXXXX")
 chmod 755 "$publish"
 
 phase_started=$(date +%s)
