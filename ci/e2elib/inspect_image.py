@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from .timing import PhaseFailure
+from .stack import PhaseFailure
 
 # What the code location defines, straight from `taxi_pipeline.definitions` (compared with what the
 # webserver reports, so a definition the location failed to serve cannot go unnoticed).
@@ -21,7 +21,9 @@ repo = defs.get_repository_def()
 graph = repo.asset_graph
 print(json.dumps({
     "assets": sorted(key.to_user_string() for key in graph.get_all_asset_keys()),
-    "checks": sorted(f"{key.asset_key.to_user_string()}:{key.name}" for key in graph.asset_check_keys),
+    "checks": sorted(
+        f"{key.asset_key.to_user_string()}:{key.name}" for key in graph.asset_check_keys
+    ),
     "jobs": sorted(job.name for job in repo.get_all_jobs()),
     "schedules": sorted(schedule.name for schedule in repo.schedule_defs),
     "sensors": sorted(sensor.name for sensor in repo.sensor_defs),

@@ -1,8 +1,9 @@
 import argparse
 
 import e2e
+from e2e import PhaseTimer
 
-from e2elib.timing import PhaseFailure, PhaseTimer
+from e2elib.stack import PhaseFailure
 
 
 def test_month_range_and_days():
