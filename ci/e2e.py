@@ -469,9 +469,12 @@ def phase_run_monitoring(ctx: Context) -> None:
     # a dbt process, several seconds). Since runs execute in one process, a file step can go
     # from STARTED to SUCCESS between two polls, leaving nothing to kill.
     run_id = ctx.api.submit_job_execution(
-        "__ASSET_JOB", "taxi_pipeline", "__repository__",
-        asset_selection=["stg_zones"], tags={"e2e": "killed"},
-    )  # fmt: skip
+        "__ASSET_JOB",
+        "taxi_pipeline",
+        "__repository__",
+        asset_selection=["stg_zones"],
+        tags={"e2e": "killed"},
+    )
     run = ctx.api.wait_for_run(run_id, {"STARTED", "SUCCESS", "FAILURE"}, timeout=300, poll=0.5)
     container_id = tags_of(run).get("docker/container_id")
     if run["status"] != "STARTED" or not container_id:
@@ -540,9 +543,9 @@ def phase_superset_load_start(ctx: Context) -> None:
     container = ctx.stack.compose("ps", "-q", "superset").stdout.strip()
     if docker("exec", container, "test", "-s", "/published/taxi.duckdb", check=False).returncode:
         raise PhaseFailure(
-            "no published snapshot /published/taxi.duckdb in the superset container after the "
-            "fill", ["daemon", "user_code", "superset"],
-        )  # fmt: skip
+            "no published snapshot /published/taxi.duckdb in the superset container after the fill",
+            ["daemon", "user_code", "superset"],
+        )
     url = f"http://127.0.0.1:{ctx.env['SUPERSET_PORT']}"
     user = ctx.env.get("SUPERSET_ADMIN_USERNAME", "admin")
     ctx.charts = superset_checks.ChartLoop(url, user, ctx.env["SUPERSET_ADMIN_PASSWORD"])

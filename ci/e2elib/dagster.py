@@ -246,8 +246,11 @@ class Dagster(DagsterGraphQLClient):
         """Until the run (client.get_run_status) is in one of `statuses`; the run with its tags."""
         wait_until(
             lambda: self.get_run_status(run_id).value in statuses,
-            timeout, f"run {run_id} reaching {sorted(statuses)}", ["daemon"], poll,
-        )  # fmt: skip
+            timeout,
+            f"run {run_id} reaching {sorted(statuses)}",
+            ["daemon"],
+            poll,
+        )
         return self.runs(run_ids=[run_id])[0]
 
     def wait_until_idle(self, timeout: float) -> None:

@@ -116,9 +116,18 @@ class Stack:
 
     def command(self, *args: str) -> list[str]:
         return [
-            "docker", "compose", "--project-name", self.project, "--env-file", str(self.env_file),
-            "--project-directory", str(REPO_ROOT), "--file", str(COMPOSE_FILE), *args,
-        ]  # fmt: skip
+            "docker",
+            "compose",
+            "--project-name",
+            self.project,
+            "--env-file",
+            str(self.env_file),
+            "--project-directory",
+            str(REPO_ROOT),
+            "--file",
+            str(COMPOSE_FILE),
+            *args,
+        ]
 
     def compose(self, *args: str, timeout: float | None = 300, check: bool = True):
         result = subprocess.run(
@@ -134,10 +143,17 @@ class Stack:
     def up(self, timeout: float) -> None:
         """Start every service and wait until each is healthy (one-shot ones: exited 0)."""
         result = self.compose(
-            "up", "--detach", "--no-build", "--pull", "missing",
-            "--wait", "--wait-timeout", str(int(timeout)),
-            timeout=timeout + 60, check=False,
-        )  # fmt: skip
+            "up",
+            "--detach",
+            "--no-build",
+            "--pull",
+            "missing",
+            "--wait",
+            "--wait-timeout",
+            str(int(timeout)),
+            timeout=timeout + 60,
+            check=False,
+        )
         if result.returncode != 0:
             raise PhaseFailure(
                 f"docker compose up --wait failed ({result.returncode}), the stack did not become "
@@ -193,10 +209,19 @@ class EventRecorder:
     def start(self) -> None:
         with open(self.path, "w") as out:
             self._proc = subprocess.Popen(
-                ["docker", "events", "--format", "{{json .}}", "--filter", "type=container",
-                 "--filter", f"label={STACK_LABEL}={self.project}"],
-                stdout=out, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+                [
+                    "docker",
+                    "events",
+                    "--format",
+                    "{{json .}}",
+                    "--filter",
+                    "type=container",
+                    "--filter",
+                    f"label={STACK_LABEL}={self.project}",
+                ],
+                stdout=out,
+                stderr=subprocess.DEVNULL,
+            )
 
     def stop(self) -> None:
         if self._proc and self._proc.poll() is None:
