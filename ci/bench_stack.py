@@ -2,8 +2,8 @@
 """The whole stack at real size (issue 7): figures, not assertions.
 
     ci/build-images.sh --tag benchstack
-    python3 ci/bench_stack.py --skip-build --tag benchstack            # real size: 3 M trips/month
-    python3 ci/bench_stack.py --skip-build --tag benchstack --trips-per-month 20000   # quick
+    uv run --project ci ci/bench_stack.py --skip-build --tag benchstack       # 3 M trips/month
+    uv run --project ci ci/bench_stack.py --skip-build --tag benchstack --trips-per-month 20000
 
 On already built images, in a throwaway compose project (the end-to-end check's harness: own
 name, own host ports, a generated env file, never the user's .env) with the offline `sample`
@@ -44,26 +44,23 @@ import traceback
 from argparse import Namespace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from e2e import (
     ARTIFACTS,
     _interrupted,
     dump_logs,
-    e2e_env,
     fail_on_failed_runs,
     git_revision,
     phase_build,
     phase_pause_automation,
     read_env_file,
+    throwaway_env,
 )
-from make_env import render_env
+from superset_checks import ChartLoop
 
 from e2elib import expected
-from e2elib.bench import ChartLoop, MemorySampler, chart_value
-from e2elib.compose import REPO_ROOT, EventRecorder, Stack, new_project_name
-from e2elib.dagster_api import DagsterApi, partitions_by_assets, tags_of, unfilled_assets
-from e2elib.timing import PhaseFailure
+from e2elib.bench import MemorySampler, chart_value
+from e2elib.dagster import Dagster, partitions_by_assets, tags_of, unfilled_assets
+from e2elib.stack import EventRecorder, PhaseFailure, Stack, new_project_name, wait_until
 
 MONTHLY = {"taxi_trips_file", "taxi_trips"}
 # backfill 2 rewrites the heaviest warehouse model (one run over every day) and publishes it again
@@ -90,7 +87,7 @@ query Rows($key: AssetKeyInput!) {
 """
 
 
-def loaded_trips(api: DagsterApi, months: list[str]) -> int | None:
+def loaded_trips(api: Dagster, months: list[str]) -> int | None:
     """Rows the loader reported (taxi_trips' dagster/row_count) summed over `months`, latest
     materialization of each; None until every month was loaded."""
     mats = api.query(ROWS_QUERY, {"key": {"path": ["taxi_trips"]}})["assetOrError"]
@@ -128,23 +125,16 @@ def months_between(start: str, end: str) -> list[str]:
 class Bench:
     def __init__(self, args: Namespace, workdir: Path):
         self.args = args
-        self.env_file = workdir / "bench.env"
-        example = (REPO_ROOT / ".env.example").read_text()
-        overrides = e2e_env(
-            Namespace(
-                trips_per_month=args.trips_per_month,
-                start_month="2023-01",
-                end_month="2023-03",
-                tag=args.tag,
-            ),
-            example,
+        months = Namespace(start_month="2023-01", end_month="2023-03")
+        self.env_file = throwaway_env(
+            Namespace(trips_per_month=args.trips_per_month, tag=args.tag, **vars(months)),
+            workdir,
+            "bench.env",
         )
-        self.env_file.write_text(render_env(example, overrides)[0])
-        self.env_file.chmod(0o600)
         self.env = read_env_file(self.env_file)
         self.project = new_project_name()
         self.stack = Stack.create(self.project, self.env_file)
-        self.api = DagsterApi(f"http://127.0.0.1:{self.env['DAGSTER_WEBSERVER_PORT']}")
+        self.api = Dagster(int(self.env["DAGSTER_WEBSERVER_PORT"]))
         self.superset = (
             f"http://127.0.0.1:{self.env['SUPERSET_PORT']}",
             self.env.get("SUPERSET_ADMIN_USERNAME", "admin"),
@@ -177,44 +167,42 @@ class Bench:
         self.events.start()
         self.memory.start()
         self.t0, self.t0_wall = time.monotonic(), time.time()
-        ready = self.stack.up_and_wait(timeout=self.args.healthy_timeout)
-        self.result["healthy_after_seconds"] = {k: round(v, 1) for k, v in ready.items()}
-        self.mark("all services healthy")
+        self.stack.up(timeout=self.args.healthy_timeout)
+        self.result["healthy_after_seconds"] = self.mark("all services healthy")
 
     # 2. up -> three months published and visible in Superset
     def wait_visible(self, months: list[str], label: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
         location = self.api.locations()["taxi_pipeline"]
         required = set(location.assets) - expected.ON_REQUEST_ASSETS
-        filled = visible = False
-        expected_trips = last = None
-        while not (filled and visible):
+        state = {"filled": False, "visible": False, "trips": None, "last": None}
+
+        def done() -> bool:
             fail_on_failed_runs(self, self.api.runs(statuses=["FAILURE", "CANCELED"]), label)
-            missing = {} if filled else unfilled_assets(self.api.asset_nodes(), required)
-            if missing != last:
+            missing = {} if state["filled"] else unfilled_assets(self.api.asset_nodes(), required)
+            if missing != state["last"]:
                 text = ", ".join(f"{k} {v}" for k, v in sorted(missing.items())) or "nothing"
                 print(f"  [{self.since_up():7.1f}s] missing: {text}", flush=True)
-                last = missing
-            if not filled and not missing:
-                filled = True
+                state["last"] = missing
+            if not state["filled"] and not missing:
+                state["filled"] = True
                 self.mark(f"{label}: every asset materialized")
-            if expected_trips is None:
-                expected_trips = loaded_trips(self.api, months)
-            if expected_trips is not None and not visible:
+            if state["trips"] is None:
+                state["trips"] = loaded_trips(self.api, months)
+            if state["trips"] is not None and not state["visible"]:
                 shown = chart_value(*self.superset, TOTAL_CHART)
-                if shown is not None and int(shown) == expected_trips:
-                    visible = True
-                    self.mark(f"{label}: Superset shows all {expected_trips} trips")
-                    self.result[f"{label}: trips shown"] = expected_trips
-            if time.monotonic() > deadline:
-                raise PhaseFailure(
-                    f"{label}: not done after {timeout:.0f}s (every asset "
-                    f"materialized: {filled}; expected trips {expected_trips}, "
-                    f"Superset shows {chart_value(*self.superset, TOTAL_CHART)})",
-                    ["daemon", "user_code", "superset"],
-                )
-            if not (filled and visible):
-                time.sleep(5)
+                if shown is not None and int(shown) == state["trips"]:
+                    state["visible"] = True
+                    self.mark(f"{label}: Superset shows all {state['trips']} trips")
+                    self.result[f"{label}: trips shown"] = state["trips"]
+            return state["filled"] and state["visible"]
+
+        wait_until(
+            done,
+            timeout,
+            f"{label}: every asset materialized and the trips the loader reported shown in "
+            f"Superset's '{TOTAL_CHART}' chart",
+            ["daemon", "user_code", "superset"],
+        )
 
     # 4. backfills through GraphQL while every chart is queried in a loop
     def extend_range(self, end_month: str) -> None:
@@ -224,39 +212,17 @@ class Bench:
         )
         self.env_file.write_text(text)
         start = time.monotonic()
-        self.stack.up_and_wait(timeout=self.args.healthy_timeout)  # recreates the changed services
-        self.wait_ready(start + self.args.healthy_timeout)  # (up_and_wait saw the old ones healthy)
+        self.stack.up(timeout=self.args.healthy_timeout)  # recreates the changed services
         self.result["recreate_with_12_months_seconds"] = round(time.monotonic() - start, 1)
         self.mark(f"services recreated with TAXI_END_MONTH={end_month}")
 
-    def wait_ready(self, deadline: float) -> None:
-        """Until every service is healthy again and the webserver serves the code location."""
-        while True:
-            try:
-                if (
-                    all(s.ready for s in self.stack.statuses().values())
-                    and self.api.locations()["taxi_pipeline"].load_status == "LOADED"
-                ):
-                    return
-            except Exception:
-                pass
-            if time.monotonic() > deadline:
-                raise PhaseFailure(
-                    "services not healthy again after the recreate",
-                    ["webserver", "daemon", "user_code"],
-                )
-            time.sleep(2)
-
     def fetch_runs(self) -> None:
         """Keep what the API says about every run so far (the report may come after a crash)."""
-        for attempt in range(12):
-            try:
-                result = self.api.query(RUNS_QUERY, {"limit": 1000})["runsOrError"]
-                self.runs.update({run["runId"]: run for run in result.get("results", [])})
-                return
-            except Exception as exc:
-                self.result["runs_error"] = str(exc)
-                time.sleep(5)
+        try:
+            result = self.api.query(RUNS_QUERY, {"limit": 1000})["runsOrError"]
+            self.runs.update({run["runId"]: run for run in result.get("results", [])})
+        except Exception as exc:  # e.g. the webserver is down: report the runs known so far
+            self.result["runs_error"] = str(exc)
 
     def backfill(self, name: str, selection: list[dict]) -> None:
         start = time.monotonic()
@@ -391,9 +357,8 @@ def print_table(result: dict) -> None:
             print("  ".join(str(r.get(c))[: widths[c]].ljust(widths[c]) for c in cols))
     for name, stats in (result.get("chart_latency") or {}).items():
         print(
-            f"\n  charts, {name}: {stats.get('queries')} queries over {stats.get('charts')} "
-            f"charts, {stats.get('failures')} failed; p50 {stats.get('p50_ms')} ms, "
-            f"p95 {stats.get('p95_ms')} ms, max {stats.get('max_ms')} ms"
+            f"\n  charts, {name}: {stats['requests']} queries over {stats['charts']} charts, "
+            f"{stats['errors']} failed; latency (ms) {stats.get('latency_ms')}"
         )
     print(
         f"\n  memory read from {result.get('memory_source')}; OOM events: "
@@ -447,10 +412,7 @@ def main(argv=None) -> int:
         bench.memory.stop()
         bench.events.stop()
         result = bench.report()
-        failed_queries = sum(
-            s.get("failures", 0) for n, s in result.get("chart_latency", {}).items() if n == "all"
-        )
-        if failed_queries:
+        if result.get("chart_latency", {}).get("all", {}).get("errors"):
             status = 1
         result["status"] = "ok" if status == 0 else "failed"
         if args.keep:

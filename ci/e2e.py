@@ -1,28 +1,28 @@
 #!/usr/bin/env python3
-"""End-to-end check of the container stack (issue 3), run by ci/test.sh.
+"""End-to-end check of the container stack, run by ci/test.sh (`uv run --project ci`).
 
-    python3 ci/e2e.py                 # build the images, then every phase below
-    python3 ci/e2e.py --skip-build --tag dev --keep   # reuse images, leave the stack up after
+    uv run --project ci ci/e2e.py                 # build the images, then every phase below
+    uv run --project ci ci/e2e.py --skip-build --tag dev --keep   # reuse images, leave the stack up
 
 It starts a throwaway compose project (own name, own host ports, own volumes, a generated env file;
 never the user's .env) with the offline `sample` source over two months, and checks through the
-webserver's GraphQL API and the engine that:
-  - every service becomes healthy;
+webserver's API, Superset's API, a browser and the engine that:
+  - every service becomes healthy (`docker compose up --wait`);
   - the code location loaded with every expected asset, asset check, job, schedule and sensor,
     the same set the image's definitions declare, and the pool and run launcher are configured;
   - with no clicks, the daemon fills the configured range (automation conditions);
-  - a backfill of the whole pipeline for the two months, launched through GraphQL, succeeds;
+  - a backfill of the whole pipeline for the two months succeeds while every Superset chart is
+    queried in a loop, and none of those queries fails;
   - every run ran in a container of its own, which is gone afterwards;
   - the warehouse volume and the published snapshot hold the expected row counts, identical after
     the fill and after the backfill (idempotent loads);
+  - Superset: dashboards listed, every chart's data equal to the same query run directly on the
+    snapshot, writes and file access refused, a non-blank screenshot of every dashboard;
   - stdout of a finished run is still readable through the webserver (compute-log volume);
-  - a run whose container is killed is marked failed by run monitoring.
+  - a run whose container is killed is marked failed by run monitoring;
+  - no run's log says a step yielded an asset check result the run did not select.
 Each phase prints its duration; on failure the logs of the services involved are printed. The
 stack and its volumes are removed at the end (unless --keep).
-
-Adding checks (e.g. Superset's): write a function `def phase_x(ctx: Context) -> None` that raises
-PhaseFailure(message, services=[...]) and list it in PHASES; `ctx` has the stack, the API, the
-env file, the host ports and the reports of earlier phases.
 """
 
 from __future__ import annotations
@@ -38,34 +38,38 @@ import sys
 import tempfile
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from make_env import render_env
 
 from e2elib import expected
-from e2elib.compose import (
+from e2elib.dagster import (
+    Dagster,
+    not_selected_warnings,
+    partitions_by_assets,
+    run_failure_messages,
+    tags_of,
+    unfilled_assets,
+)
+from e2elib.inspect_image import DEFINITIONS_SCRIPT, WAREHOUSE_SCRIPT, run_in_service
+from e2elib.stack import (
     REPO_ROOT,
     EventRecorder,
+    PhaseFailure,
     Stack,
     container_lifecycles,
     docker,
     free_port,
     new_project_name,
     remove_stale_projects,
+    wait_until,
 )
-from e2elib.dagster_api import (
-    DagsterApi,
-    partitions_by_assets,
-    run_failure_messages,
-    tags_of,
-    unfilled_assets,
-)
-from e2elib.inspect_image import DEFINITIONS_SCRIPT, WAREHOUSE_SCRIPT, run_in_image
-from e2elib.superset_phases import phase_superset_checks, phase_superset_load_start
-from e2elib.timing import PhaseFailure, PhaseTimer
+
+sys.path.insert(0, str(REPO_ROOT / "superset" / "tests" / "e2e"))
+import superset_checks
 
 ARTIFACTS = REPO_ROOT / "ci" / "artifacts"
 
@@ -77,8 +81,9 @@ class Context:
     env_file: Path
     env: dict[str, str]
     events: EventRecorder
-    api: DagsterApi
+    api: Dagster
     user_code_image: str
+    charts: superset_checks.ChartLoop | None = None
     reports: dict = field(default_factory=dict)
 
     @property
@@ -100,23 +105,16 @@ def days_in(months: list[str]) -> int:
 
 
 def git_revision() -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
+
+    try:
+        rev = git("rev-parse", "--short=12", "HEAD")
     except (subprocess.CalledProcessError, FileNotFoundError):
         return "dev"
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return f"{rev}-dirty" if dirty else rev
+    return f"{rev}-dirty" if git("status", "--porcelain", "--untracked-files=no") else rev
 
 
 def e2e_env(args: argparse.Namespace, example: str) -> dict[str, str]:
@@ -141,12 +139,36 @@ def e2e_env(args: argparse.Namespace, example: str) -> dict[str, str]:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    env = {}
-    for line in path.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            env[key.strip()] = value.strip()
-    return env
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines())
+    return {
+        p[0].strip(): p[1].strip()
+        for p in pairs
+        if len(p) == 2 and not p[0].lstrip().startswith("#")
+    }
+
+
+class PhaseTimer:
+    def __init__(self, clock=time.monotonic):
+        self.clock, self.results = clock, []
+
+    @contextmanager
+    def phase(self, name: str):
+        print(f"\n=== {name} ===", flush=True)
+        start, status = self.clock(), "failed"
+        try:
+            yield
+            status = "ok"
+        finally:
+            elapsed = self.clock() - start
+            self.results.append((name, elapsed, status))
+            print(f"=== {name}: {status} in {elapsed:.1f}s ===", flush=True)
+
+    def table(self) -> str:
+        width = max([len(name) for name, _, _ in self.results] + [5])
+        lines = [f"{'phase'.ljust(width)}  seconds  status"]
+        lines += [f"{n.ljust(width)}  {s:7.1f}  {st}" for n, s, st in self.results]
+        total = sum(elapsed for _, elapsed, _ in self.results)
+        return "\n".join([*lines, f"{'total'.ljust(width)}  {total:7.1f}"])
 
 
 # --- phases --------------------------------------------------------------------------------------
@@ -156,18 +178,20 @@ def phase_build(ctx: Context) -> None:
     if ctx.args.skip_build:
         print(f"  skipped (--skip-build): using tag {ctx.args.tag}")
         return
-    result = subprocess.run(
-        [str(REPO_ROOT / "ci" / "build-images.sh"), "--tag", ctx.args.tag], cwd=REPO_ROOT
-    )
+    result = subprocess.run([str(REPO_ROOT / "ci" / "build-images.sh"), "--tag", ctx.args.tag])
     if result.returncode != 0:
         raise PhaseFailure(f"ci/build-images.sh failed ({result.returncode})")
 
 
 def phase_up(ctx: Context) -> None:
     ctx.events.start()
-    ready = ctx.stack.up_and_wait(timeout=ctx.args.healthy_timeout)
-    ctx.reports["healthy_after_seconds"] = ready
-    print(f"  all services healthy after {max(ready.values()):.1f}s (webserver on {ctx.api.url})")
+    start = time.monotonic()
+    ctx.stack.up(timeout=ctx.args.healthy_timeout)
+    ctx.reports["healthy_after_seconds"] = round(time.monotonic() - start, 1)
+    port = ctx.env["DAGSTER_WEBSERVER_PORT"]
+    print(
+        f"  every service healthy after {ctx.reports['healthy_after_seconds']}s (webserver :{port})"
+    )
 
 
 def phase_definitions(ctx: Context) -> None:
@@ -181,7 +205,7 @@ def phase_definitions(ctx: Context) -> None:
         raise PhaseFailure(
             f"code location not loaded ({location.load_status}):\n{location.error}", ["user_code"]
         )
-    declared = run_in_image(ctx.user_code_image, DEFINITIONS_SCRIPT, env_file=str(ctx.env_file))
+    declared = run_in_service(ctx.stack, DEFINITIONS_SCRIPT)
     served = {
         "assets": set(location.assets),
         "checks": location.check_keys,
@@ -260,10 +284,9 @@ def fail_on_failed_runs(ctx: Context, runs: list[dict], what: str) -> None:
 def phase_autofill(ctx: Context) -> None:
     """No clicks: the daemon's automation must materialize every partition of the range."""
     required = set(ctx.reports["location"].assets) - expected.ON_REQUEST_ASSETS
-    deadline = time.monotonic() + ctx.args.fill_timeout
-    start = time.monotonic()
-    last = None
-    while True:
+    start, last = time.monotonic(), [None]
+
+    def filled() -> bool:
         missing = unfilled_assets(ctx.api.asset_nodes(), required)
         fail_on_failed_runs(ctx, ctx.api.runs(statuses=["FAILURE", "CANCELED"]), "automatic fill")
         if missing and time.monotonic() - start > ctx.args.first_run_timeout and not ctx.api.runs():
@@ -273,17 +296,12 @@ def phase_autofill(ctx: Context) -> None:
                 f"nothing (see the automation_sensor ticks in the UI)",
                 ["daemon"],
             )
-        if missing != last:
+        if missing != last[0]:
             print(f"  {time.monotonic() - start:5.0f}s missing: {missing or 'nothing'}", flush=True)
-            last = missing
-        if not missing:
-            break
-        if time.monotonic() > deadline:
-            raise PhaseFailure(
-                f"range not filled after {ctx.args.fill_timeout}s: {missing}",
-                ["daemon", "user_code"],
-            )
-        time.sleep(5)
+            last[0] = missing
+        return not missing
+
+    wait_until(filled, ctx.args.fill_timeout, "range fill", ["daemon", "user_code"])
     ctx.api.wait_until_idle(timeout=ctx.args.fill_timeout)
     runs = ctx.api.runs()
     fail_on_failed_runs(ctx, runs, "automatic fill")
@@ -295,15 +313,8 @@ def phase_autofill(ctx: Context) -> None:
 
 def phase_pause_automation(ctx: Context) -> None:
     """Stop sensors and schedules so that the backfill below is the only activity."""
-    location = ctx.api.locations()["taxi_pipeline"]
-    for name, state in location.sensors.items():
-        if state["status"] == "RUNNING":
-            ctx.api.stop_sensor(state["id"])
-            print(f"  stopped sensor {name}")
-    for name, state in location.schedules.items():
-        if state["status"] == "RUNNING":
-            ctx.api.stop_schedule(state["id"])
-            print(f"  stopped schedule {name}")
+    for name in ctx.api.stop_instigators(ctx.api.locations()["taxi_pipeline"]):
+        print(f"  stopped {name}")
 
 
 def phase_backfill(ctx: Context) -> None:
@@ -366,14 +377,7 @@ def phase_run_containers(ctx: Context) -> None:
 
 
 def warehouse_report(ctx: Context) -> dict:
-    return run_in_image(
-        ctx.user_code_image,
-        WAREHOUSE_SCRIPT,
-        volumes={
-            ctx.stack.volume("taxi-data"): "/data",
-            ctx.stack.volume("taxi-published"): "/published",
-        },
-    )
+    return run_in_service(ctx.stack, WAREHOUSE_SCRIPT)
 
 
 def phase_warehouse(ctx: Context) -> None:
@@ -407,7 +411,7 @@ def phase_warehouse(ctx: Context) -> None:
         )
     published = report["published_tables"]
     if not published:
-        problems.append("no published snapshot (TAXI_PUBLISH_DIR/taxi.duckdb)")
+        problems.append("no published snapshot (TAXI_PUBLISHED_DATABASE)")
     else:
         for table in ("location_metrics", "daily_metrics"):
             ours = report["warehouse_tables"].get(f"main.{table}")
@@ -438,19 +442,20 @@ def phase_warehouse(ctx: Context) -> None:
 
 def phase_compute_logs(ctx: Context) -> None:
     """A step's stdout/stderr stays readable in the UI after its container is gone."""
-    runs = [run for run in ctx.api.runs(statuses=["SUCCESS"])]
-    for run in runs:
+    for run in ctx.api.runs(statuses=["SUCCESS"]):
         for event in ctx.api.run_events(run["runId"]):
             if event.get("__typename") == "LogsCapturedEvent":
                 logs = ctx.api.captured_logs(run["runId"], event["fileKey"])
                 text = (logs.get("stdout") or "") + (logs.get("stderr") or "")
-                if "STEP_START" in text or text.strip():
-                    print(
-                        f"  run {run['runId'][:8]} ({run['jobName']}): {len(text)} characters "
-                        f"of captured logs for {event['stepKeys']}"
+                if not text.strip():
+                    raise PhaseFailure(
+                        f"captured logs of run {run['runId']} are empty", ["webserver"]
                     )
-                    return
-                raise PhaseFailure(f"captured logs of run {run['runId']} are empty", ["webserver"])
+                print(
+                    f"  run {run['runId'][:8]} ({run['jobName']}): {len(text)} characters "
+                    f"of captured logs for {event['stepKeys']}"
+                )
+                return
     raise PhaseFailure("no run with captured logs found", ["webserver"])
 
 
@@ -459,16 +464,21 @@ def phase_run_monitoring(ctx: Context) -> None:
     # A dbt model: the longest single step with nothing upstream to wait for (adapter set-up and
     # a dbt process, several seconds). Since runs execute in one process, a file step can go
     # from STARTED to SUCCESS between two polls, leaving nothing to kill.
-    run_id = ctx.api.launch_assets("taxi_pipeline", ["stg_zones"], {"e2e": "killed"})
+    run_id = ctx.api.submit_job_execution(
+        "__ASSET_JOB",
+        "taxi_pipeline",
+        "__repository__",
+        asset_selection=["stg_zones"],
+        tags={"e2e": "killed"},
+    )
     run = ctx.api.wait_for_run(run_id, {"STARTED", "SUCCESS", "FAILURE"}, timeout=300, poll=0.5)
     container_id = tags_of(run).get("docker/container_id")
     if run["status"] != "STARTED" or not container_id:
         raise PhaseFailure(f"run {run_id} is {run['status']} before it could be killed", ["daemon"])
     docker("kill", container_id, check=False)
     killed = time.monotonic()
-    run = ctx.api.wait_for_run(
-        run_id, {"FAILURE", "SUCCESS", "CANCELED"}, timeout=ctx.args.monitoring_timeout
-    )
+    timeout = ctx.args.monitoring_timeout
+    run = ctx.api.wait_for_run(run_id, {"FAILURE", "SUCCESS", "CANCELED"}, timeout=timeout)
     if run["status"] != "FAILURE":
         raise PhaseFailure(f"killed run {run_id} ended {run['status']}", ["daemon"])
     ctx.reports["monitoring_failed_after_seconds"] = time.monotonic() - killed
@@ -476,6 +486,124 @@ def phase_run_monitoring(ctx: Context) -> None:
         f"  killed run marked FAILURE {ctx.reports['monitoring_failed_after_seconds']:.0f}s "
         f"after its container died"
     )
+
+
+def phase_no_unselected_check_results(ctx: Context) -> None:
+    """Every step yields only the asset check results its run selected: Dagster lets others
+    through with a warning ("... not selected. Letting it through"), read here from every run's
+    event log."""
+    runs = ctx.api.runs()
+    offenders = []
+    for run in runs:
+        for message in not_selected_warnings(ctx.api.run_events(run["runId"])):
+            offenders.append(f"run {run['runId']} ({run['jobName']}): {message}")
+    if offenders:
+        raise PhaseFailure(
+            f"{len(offenders)} 'not selected' warning(s) in the logs of "
+            f"{len({o.split()[1] for o in offenders})} of {len(runs)} runs: a step yields check "
+            "results its run did not select (yield only those in "
+            "context.selected_asset_check_keys):\n  " + "\n  ".join(offenders[:30]),
+            ["user_code"],
+        )
+    print(f"  {len(runs)} runs, none logged a 'not selected' asset check result")
+
+
+# --- Superset (superset/tests/e2e/superset_checks.py, in-process) --------------------------------
+
+
+def superset_snapshot(container: str) -> str:
+    """The snapshot's path in the superset container, as docker-compose.yml gives it."""
+    return docker("exec", container, "printenv", "SUPERSET_DUCKDB_PATH").stdout.strip()
+
+
+def superset_check(ctx: Context, check: str) -> dict:
+    """One check of superset_checks on the stack's Superset; its report in ci/artifacts/superset."""
+    container = ctx.stack.compose("ps", "-q", "superset").stdout.strip()
+    os.environ["SUPERSET_ADMIN_PASSWORD"] = ctx.env["SUPERSET_ADMIN_PASSWORD"]  # read there
+    args = argparse.Namespace(
+        url=f"http://127.0.0.1:{ctx.env['SUPERSET_PORT']}",
+        user=ctx.env.get("SUPERSET_ADMIN_USERNAME", "admin"),
+        bundle=superset_checks.BUNDLE_DIR,
+        duckdb=None,
+        duckdb_container=container,
+        container_duckdb_path=superset_snapshot(container),
+        out=ARTIFACTS / "superset" / "screenshots",
+        page_timeout=90,
+    )
+    try:
+        report = getattr(superset_checks, check)(args)
+    except Exception as exc:
+        report = {"failures": [f"{type(exc).__name__}: {exc}"]}
+    (ARTIFACTS / "superset").mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "superset" / f"{check}.json").write_text(json.dumps(report, indent=2, default=str))
+    return report
+
+
+def phase_superset_load_start(ctx: Context) -> None:
+    """Every chart's data queried in a loop from now on (the backfill that follows writes)."""
+    container = ctx.stack.compose("ps", "-q", "superset").stdout.strip()
+    snapshot = superset_snapshot(container)
+    if docker("exec", container, "test", "-s", snapshot, check=False).returncode:
+        raise PhaseFailure(
+            f"no published snapshot {snapshot} in the superset container after the fill",
+            ["daemon", "user_code", "superset"],
+        )
+    url = f"http://127.0.0.1:{ctx.env['SUPERSET_PORT']}"
+    user = ctx.env.get("SUPERSET_ADMIN_USERNAME", "admin")
+    ctx.charts = superset_checks.ChartLoop(url, user, ctx.env["SUPERSET_ADMIN_PASSWORD"])
+    ctx.charts.start()
+    print(f"  snapshot present; querying the data of {len(ctx.charts.charts)} charts in a loop")
+
+
+def phase_superset_checks(ctx: Context) -> None:
+    summary: dict = {"healthy_after_seconds": ctx.reports.get("healthy_after_seconds")}
+    ctx.reports["superset"] = summary
+    problems: list[str] = []
+    if ctx.charts:  # 1. the chart queries made while the backfill wrote the warehouse
+        ctx.charts.stop()
+        load = ctx.charts.stats()
+        (ARTIFACTS / "superset").mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "superset" / "load.json").write_text(json.dumps(load, indent=2))
+        summary["chart_queries_during_pipeline"] = load["requests"]
+        summary["chart_query_errors_during_pipeline"] = load["errors"]
+        summary["chart_query_latency_ms"] = load.get("latency_ms")
+        print(
+            f"  chart queries while the backfill wrote the warehouse: {load['requests']} "
+            f"made, {load['errors']} failed (latency {load.get('latency_ms')})"
+        )
+        for sample in load["error_samples"][:5]:
+            print(f"    {sample}")
+        problems += load["failures"]
+    else:
+        print("  (no chart-query load was running: phase_superset_load_start was skipped)")
+
+    # 2. API: health, login, dashboards, chart data == direct queries, security probes
+    verify = superset_check(ctx, "verify")
+    charts, probes = verify.get("charts", []), verify.get("security_probes", [])
+    summary["charts_compared"] = len(charts)
+    summary["dashboards"] = [d.get("title") for d in verify.get("dashboards", [])]
+    print(
+        f"  /health {verify.get('health')}; dashboards {summary['dashboards']}; "
+        f"{sum(1 for c in charts if c.get('equal'))}/{len(charts)} charts equal to the direct "
+        f"query; {sum(1 for p in probes if p.get('refused'))}/{len(probes)} write/file probes "
+        "refused"
+    )
+    problems += [f"verify: {f}" for f in verify["failures"]]
+
+    # 3. a headless Chromium screenshot of every dashboard
+    shots = superset_check(ctx, "screenshots")
+    summary["screenshots"] = [d["screenshot"] for d in shots.get("dashboards", [])]
+    for d in shots.get("dashboards", []):
+        print(
+            f"  screenshot {d['screenshot']}: {len(d['charts'])} charts, "
+            f"{d['image']['distinctColours']} colours, ok={d['ok']}"
+        )
+    problems += [f"screenshots: {f}" for f in shots["failures"]]
+    if problems:
+        raise PhaseFailure(
+            "superset:\n  " + "\n  ".join(str(p)[:1500] for p in problems),
+            ["superset", "superset-db-init"],
+        )
 
 
 PHASES = [
@@ -488,10 +616,11 @@ PHASES = [
     ("backfill two months", phase_backfill),
     ("run containers", phase_run_containers),
     ("warehouse row counts", phase_warehouse),
-    # Superset phases go here: they need the published snapshot checked above.
+    # Superset's checks need the published snapshot checked above.
     ("superset: queries during backfill, API, screenshots", phase_superset_checks),
     ("compute logs after removal", phase_compute_logs),
     ("run monitoring", phase_run_monitoring),
+    ("no 'not selected' check results in run logs", phase_no_unselected_check_results),
 ]
 
 
@@ -526,23 +655,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def dump_logs(stack: Stack, services: tuple[str, ...]) -> None:
-    try:
-        statuses = stack.statuses()
-    except Exception:
-        statuses = {}
-    unhealthy = tuple(name for name, status in statuses.items() if not status.ready)
-    wanted = tuple(dict.fromkeys(services + unhealthy)) or tuple(statuses)
-    print("\n--- service status ---")
-    for name, status in sorted(statuses.items()):
-        print(f"  {name}: {status.state} {status.health}")
-    text = stack.logs(wanted, tail=300)
-    print(f"\n--- logs of {', '.join(wanted)} (last 300 lines each) ---\n{text}")
+    print("\n--- service status ---\n" + stack.compose("ps", "--all", check=False).stdout)
+    print(f"\n--- logs of {', '.join(services) or 'every service'} (last 300 lines each) ---")
+    print(stack.logs(services, tail=300))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "e2e-failure.log").write_text(stack.logs((), tail=5000))
 
 
 def _interrupted(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def throwaway_env(args: argparse.Namespace, workdir: Path, name: str) -> Path:
+    """The stack's env file from .env.example: fresh credentials, e2e_env's overrides."""
+    env_file = workdir / name
+    example = (REPO_ROOT / ".env.example").read_text()
+    env_file.write_text(render_env(example, e2e_env(args, example))[0])
+    env_file.chmod(0o600)
+    return env_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -553,37 +683,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"removed stale end-to-end stack {name}")
     timer = PhaseTimer()
     workdir = Path(tempfile.mkdtemp(prefix="taxi-e2e-"))
-    env_file = workdir / "e2e.env"
-    example = (REPO_ROOT / ".env.example").read_text()
-    text, _ = render_env(example, e2e_env(args, example))
-    env_file.write_text(text)
-    env_file.chmod(0o600)
+    env_file = throwaway_env(args, workdir, "e2e.env")
     env = read_env_file(env_file)
     project = new_project_name()
     stack = Stack.create(project, env_file)
-    api = DagsterApi(f"http://127.0.0.1:{env['DAGSTER_WEBSERVER_PORT']}")
-    user_code_image = f"{env['TAXI_USER_CODE_IMAGE']}:{args.tag}"
     ctx = Context(
         args,
         stack,
         env_file,
         env,
         EventRecorder(project, workdir / "events.jsonl"),
-        api,
-        user_code_image,
+        Dagster(int(env["DAGSTER_WEBSERVER_PORT"])),
+        f"{env['TAXI_USER_CODE_IMAGE']}:{args.tag}",
     )
     print(f"project {project}, images tagged {args.tag}, env file {env_file}")
     status = 0
     try:
         for name, phase in PHASES:
-            if (
-                args.only is not None
-                and phase.__name__ not in args.only
-                and phase not in (phase_build, phase_up)
-            ):
-                continue
-            with timer.phase(name):
-                phase(ctx)
+            always = phase in (phase_build, phase_up)
+            if args.only is None or phase.__name__ in args.only or always:
+                with timer.phase(name):
+                    phase(ctx)
     except PhaseFailure as failure:
         status = 1
         print(f"\nFAILED: {failure}", file=sys.stderr)
@@ -594,6 +714,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nFAILED: {exc!r}", file=sys.stderr)
         dump_logs(stack, ())
     finally:
+        if ctx.charts:
+            ctx.charts.stop()
         ctx.events.stop()
         if args.keep:
             print(

@@ -7,7 +7,8 @@
 #   ci/test.sh --lint       # lints only
 #   ci/test.sh --e2e [...]  # end-to-end check only; extra arguments go to ci/e2e.py
 #
-# Needs uv (https://docs.astral.sh/uv/) and, for the end-to-end check, Docker with Compose v2.
+# Needs uv (https://docs.astral.sh/uv/) and, for the end-to-end check, Docker with Compose v2 and
+# Chromium (/usr/bin/chromium, or CHROMIUM_PATH) for the dashboard screenshots.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,8 +33,9 @@ if [[ $unit == 1 ]]; then
   echo "--- benchmark suite, small size: it must run; its figures are reported, never asserted ---"
   (cd user_code && uv run --frozen --no-sync python -m benchmarks.suite \
      --rows 20000 --months 2 --repeat 1 --json ../ci/artifacts/benchmarks-small.json)
-  echo "--- unit tests: ci/ (end-to-end helpers) ---"
-  uv run --frozen --no-sync --project user_code pytest -q ci/tests
+  echo "--- unit tests: ci/ (end-to-end harness; its own locked environment) ---"
+  uv sync --frozen --project ci
+  uv run --frozen --no-sync --project ci pytest -q ci/tests
   echo "--- unit tests: superset/ (bundle, config, security; its own locked environment) ---"
   uv sync --frozen --project superset
   (cd superset && uv run --frozen --no-sync pytest)
@@ -41,5 +43,6 @@ fi
 
 if [[ $e2e == 1 ]]; then
   echo "--- end-to-end check (builds the images, runs the stack) ---"
-  python3 ci/e2e.py "$@"
+  uv sync --frozen --project ci
+  uv run --frozen --no-sync --project ci python ci/e2e.py "$@"
 fi

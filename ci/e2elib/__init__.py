@@ -1,2 +1,2 @@
-"""Helpers of the end-to-end check (ci/e2e.py): the compose stack, the Dagster GraphQL API, the
-warehouse volume, phase timings. Standard library only, so the check runs with any Python 3.9+."""
+"""Helpers of the end-to-end check (ci/e2e.py) and of ci/bench_stack.py: the compose stack, the
+webserver's API, checks run inside the user_code image, the stack's expected definitions."""

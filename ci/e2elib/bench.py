@@ -6,15 +6,12 @@ MemorySampler: every second, lists the stack's run containers (label taxi-platfo
     limit, and the OOM-kill counter. The high-water mark is kept by the kernel, so a one-second
     poll misses only what grows in the container's last second. It includes page cache (DuckDB's
     file I/O), which the kernel reclaims before it OOM-kills: RSS is the part that cannot be.
-ChartLoop: queries every chart's data through Superset's chart data API in a loop (the functions
-    of superset/tests/e2e/superset_checks.py), with a timestamp per query, so latency can be
-    reported per window (e.g. only while a backfill ran).
+chart_value: the value of a big-number chart, through Superset's chart data API.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import threading
@@ -22,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .compose import REPO_ROOT, STACK_LABEL, docker
+from .stack import REPO_ROOT, STACK_LABEL, docker
 
 sys.path.insert(0, str(REPO_ROOT / "superset" / "tests" / "e2e"))
 from superset_checks import Api, chart_data
@@ -162,82 +159,6 @@ class MemorySampler:
                 "job": record.job,
                 "memory_limit, threads": out.stdout.strip(),
             }
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    index = max(0, min(len(sorted_values) - 1, math.ceil(fraction * len(sorted_values)) - 1))
-    return sorted_values[index]
-
-
-@dataclass
-class ChartQuery:
-    at: float  # time.monotonic() when the query started
-    chart_id: int
-    seconds: float
-    error: str | None
-
-
-class ChartLoop:
-    """Every chart's data, one chart after the other, until stopped (0.2 s pause per round)."""
-
-    RELOGIN_SECONDS = 300  # Superset's API access token lasts 15 minutes
-
-    def __init__(self, url: str, user: str, password: str, pause: float = 0.2):
-        self.url, self.user, self.password, self.pause = url, user, password, pause
-        self.queries: list[ChartQuery] = []
-        self.charts: dict[int, str] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="chart-loop")
-
-    def _login(self) -> Api:
-        api = Api(self.url, timeout=60)
-        api.login(self.user, self.password)
-        return api
-
-    def start(self) -> None:
-        api = self._login()
-        self.charts = {c["id"]: c["slice_name"] for c in api.listing("chart", ["id", "slice_name"])}
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=120)
-
-    def _loop(self) -> None:
-        api, logged_in = self._login(), time.monotonic()
-        while not self._stop.is_set():
-            if time.monotonic() - logged_in > self.RELOGIN_SECONDS:
-                api, logged_in = self._login(), time.monotonic()
-            for chart_id in self.charts:
-                start = time.monotonic()
-                error = None
-                try:
-                    _, rows = chart_data(api, chart_id)
-                    if not rows:
-                        error = f"chart {chart_id}: no rows"
-                except Exception as exc:
-                    error = str(exc)[:300]
-                self.queries.append(ChartQuery(start, chart_id, time.monotonic() - start, error))
-            self._stop.wait(self.pause)
-
-    def stats(self, start: float = 0.0, end: float = float("inf")) -> dict:
-        window = [q for q in self.queries if start <= q.at < end]
-        latencies = sorted(q.seconds for q in window)
-        errors = [q for q in window if q.error]
-        report = {
-            "charts": len(self.charts),
-            "queries": len(window),
-            "failures": len(errors),
-            "error_samples": [q.error for q in errors[:5]],
-        }
-        if latencies:
-            report.update(
-                p50_ms=round(percentile(latencies, 0.50) * 1000),
-                p95_ms=round(percentile(latencies, 0.95) * 1000),
-                max_ms=round(latencies[-1] * 1000),
-            )
-        return report
 
 
 def chart_value(url: str, user: str, password: str, slice_name: str) -> float | None:

@@ -1,27 +1,31 @@
-"""Checks that run inside the user_code image (`docker run --rm <image> python -c ...`).
+"""Checks that run in a one-off container of the stack's user_code service
+(`docker compose run --rm --no-deps user_code python -c ...`).
 
-The scripts are plain strings: they execute with the image's Python and packages, against the
-stack's volumes mounted read-only, after every run has finished (DuckDB: readers only while no
-writer holds the file).
+The scripts are plain strings: they execute with the image's Python and packages, with the
+service's own settings and volumes, so every path comes from the code location's settings
+(`load_settings()`), never from a copy here. They only read, after every run has finished
+(DuckDB: readers only while no writer holds the file).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 
-from .timing import PhaseFailure
+from .stack import PhaseFailure, Stack
 
 # What the code location defines, straight from `taxi_pipeline.definitions` (compared with what the
 # webserver reports, so a definition the location failed to serve cannot go unnoticed).
 DEFINITIONS_SCRIPT = r"""
 import json
-from taxi_pipeline.definitions import defs
-repo = defs.get_repository_def()
+from taxi_pipeline.definitions import build_defs
+from taxi_pipeline.settings import load_settings
+repo = build_defs(load_settings()).get_repository_def()
 graph = repo.asset_graph
 print(json.dumps({
     "assets": sorted(key.to_user_string() for key in graph.get_all_asset_keys()),
-    "checks": sorted(f"{key.asset_key.to_user_string()}:{key.name}" for key in graph.asset_check_keys),
+    "checks": sorted(
+        f"{key.asset_key.to_user_string()}:{key.name}" for key in graph.asset_check_keys
+    ),
     "jobs": sorted(job.name for job in repo.get_all_jobs()),
     "schedules": sorted(schedule.name for schedule in repo.schedule_defs),
     "sensors": sorted(sensor.name for sensor in repo.sensor_defs),
@@ -30,8 +34,8 @@ print(json.dumps({
 
 # Row counts of the warehouse and of the snapshot published for Superset, plus the output files.
 WAREHOUSE_SCRIPT = r"""
-import json, os, duckdb
-from pathlib import Path
+import json, duckdb
+from taxi_pipeline.settings import load_settings
 
 def one(con, sql):
     return con.execute(sql).fetchone()[0]
@@ -45,7 +49,8 @@ def counts(path):
     con.close()
     return result
 
-warehouse = os.environ["DUCKDB_DATABASE"]
+settings = load_settings()
+warehouse = str(settings.duckdb_database)
 con = duckdb.connect(warehouse, read_only=True)
 report = {
     "trips_by_month": dict(con.execute(
@@ -60,34 +65,25 @@ report = {
 }
 con.close()
 report["warehouse_tables"] = counts(warehouse)
-published = Path(os.environ["TAXI_PUBLISH_DIR"]) / "taxi.duckdb"
+published = settings.published_database
 report["published_tables"] = counts(str(published)) if published.exists() else None
-outputs = Path(os.environ["TAXI_DATA_DIR"]) / "outputs"
+outputs = settings.outputs_dir
 report["outputs"] = {p.name: p.stat().st_size for p in sorted(outputs.glob("*")) if p.is_file()}
 print(json.dumps(report))
 """
 
 
-def run_in_image(
-    image: str,
-    script: str,
-    volumes: dict[str, str] | None = None,
-    env_file: str | None = None,
-    timeout: float = 300,
-) -> dict:
-    cmd = ["docker", "run", "--rm", "--network", "none"]
-    if env_file:
-        cmd += ["--env-file", env_file]
-    for volume, target in (volumes or {}).items():
-        cmd += ["--volume", f"{volume}:{target}:ro"]
-    cmd += [image, "python", "-c", script]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+def run_in_service(stack: Stack, script: str, timeout: float = 300) -> dict:
+    result = stack.compose(
+        "run", "--rm", "--no-deps", "-T", "user_code", "python", "-c", script,
+        timeout=timeout, check=False,
+    )  # fmt: skip
     if result.returncode != 0:
         raise PhaseFailure(
-            f"script in {image} failed ({result.returncode}):\n"
+            f"script in the user_code service failed ({result.returncode}):\n"
             f"{result.stdout[-3000:]}{result.stderr[-6000:]}"
         )
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if not lines:
-        raise PhaseFailure(f"script in {image} printed no JSON:\n{result.stdout[-3000:]}")
+        raise PhaseFailure(f"script in user_code printed no JSON:\n{result.stdout[-3000:]}")
     return json.loads(lines[-1])

@@ -1,8 +1,9 @@
 import argparse
 
 import e2e
+from e2e import PhaseTimer
 
-from e2elib.timing import PhaseFailure, PhaseTimer
+from e2elib.stack import PhaseFailure
 
 
 def test_month_range_and_days():
@@ -50,3 +51,20 @@ def test_timer_records_failures_and_totals():
         assert failure.services == ("daemon",)
     assert timer.results == [("one", 1.5, "ok"), ("two", 3.0, "failed")]
     assert timer.table().splitlines()[-1].split() == ["total", "4.5"]
+
+
+def test_chart_loop_counts_failed_queries_per_window():
+    from superset_checks import ChartLoop, ChartQuery
+
+    loop = ChartLoop("http://127.0.0.1:1", "admin", "x")
+    loop.queries = [
+        ChartQuery(1.0, 0.1, None),
+        ChartQuery(2.0, 0.3, "HTTP 500"),
+        ChartQuery(3.0, 0.2, None),
+    ]
+    everything = loop.stats()
+    assert (everything["requests"], everything["errors"]) == (3, 1)
+    assert everything["failures"] == ["1 of 3 chart queries failed"]
+    assert everything["latency_ms"] == {"median": 200, "p95": 300, "max": 300}
+    assert loop.stats(2.5)["failures"] == [] and loop.stats(2.5)["requests"] == 1
+    assert loop.stats(10.0)["failures"] == ["no chart query was made"]

@@ -80,6 +80,8 @@ wait_healthy() {  # prints seconds until the container's healthcheck passes
 }
 url() { echo "http://127.0.0.1:$(docker port "$prefix-superset" 8088 | head -n1 | cut -d: -f2)"; }
 checks() { "$python" "$here/superset_checks.py" "$@"; }
+# the screenshots need Playwright: the end-to-end harness's environment (ci/pyproject.toml) has it
+shots() { uv run --frozen --project "$superset_dir/../ci" python "$here/superset_checks.py" "$@"; }
 
 phase "1. first start, no snapshot published yet"
 start_superset
@@ -122,7 +124,7 @@ checks verify --url "$(url)" --duckdb "$publish/taxi.duckdb" --report "$artifact
   || { cat "$artifacts/verify-4.json"; fail "verify after re-create"; }
 
 phase "5. screenshots"
-checks screenshots --url "$(url)" --out "$artifacts/screenshots" --report "$artifacts/screenshots.json" >/dev/null \
+shots screenshots --url "$(url)" --out "$artifacts/screenshots" --report "$artifacts/screenshots.json" >/dev/null \
   || { cat "$artifacts/screenshots.json"; fail "screenshots"; }
 ls -1 "$artifacts"/screenshots/*.png
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """End-to-end checks of a running Superset of the taxi platform, through its HTTP API.
 
-Reusable by the stack's end-to-end check (ci/) and by superset/tests/e2e/standalone.sh.
-Standard library only, plus `duckdb` when --duckdb PATH is used for the direct queries.
+Used by the stack's end-to-end check (ci/e2e.py, in-process) and by tests/e2e/standalone.sh.
+Needs PyYAML, `duckdb` when --duckdb PATH is used for the direct queries, and Playwright for the
+screenshots (ci/pyproject.toml has it: `uv run --project ci`).
 
     export SUPERSET_ADMIN_PASSWORD=...
     superset_checks.py verify  --url http://127.0.0.1:8088 (--duckdb PATH | --duckdb-container NAME)
@@ -16,7 +17,8 @@ verify: /health is OK; API login; every dashboard of the bundle (superset/dashbo
         read-only and SQL Lab / chart queries cannot write, attach or read files.
 load:   queries every chart's data in a loop (e.g. while a pipeline run writes the warehouse) and
         counts requests and errors; exit 1 when any request failed.
-screenshots: runs screenshot.mjs (headless Chromium) and checks every dashboard rendered.
+screenshots: a headless Chromium (Playwright on the system's browser, CHROMIUM_PATH or
+        /usr/bin/chromium) saves a PNG of every dashboard; every chart drawn, the PNG not blank.
 
 Every subcommand prints a JSON report (also written to --report) and exits non-zero on failure.
 """
@@ -24,6 +26,7 @@ Every subcommand prints a JSON report (also written to --report) and exits non-z
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import http.cookiejar
 import json
@@ -32,27 +35,22 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 HERE = Path(__file__).resolve().parent
 BUNDLE_DIR = HERE.parent.parent / "dashboards"
 
 
 # --- the bundle ----------------------------------------------------------------------------------
-
-
-def load_yaml(path: Path) -> dict[str, Any]:
-    try:
-        import yaml  # type: ignore
-
-        return yaml.safe_load(path.read_text())
-    except ImportError:  # pragma: no cover - the YAML is converted by the container instead
-        raise SystemExit("superset_checks: PyYAML is needed to read the bundle") from None
 
 
 def read_bundle(src: Path = BUNDLE_DIR) -> dict[str, dict[str, dict[str, Any]]]:
@@ -65,49 +63,10 @@ def read_bundle(src: Path = BUNDLE_DIR) -> dict[str, dict[str, dict[str, Any]]]:
     }
     for kind in out:
         for file in sorted((src / kind).rglob("*.yaml")):
-            doc = load_yaml(file)
+            doc = yaml.safe_load(file.read_text())
             doc["_file"] = str(file.relative_to(src))
             out[kind][str(doc["uuid"])] = doc
     return out
-
-
-_BUNDLE_DUMP_CODE = r"""
-import json, pathlib, yaml
-root = pathlib.Path("/app/dashboards")
-print(json.dumps({str(p.relative_to(root)): yaml.safe_load(p.read_text())
-                  for p in sorted(root.rglob("*.yaml"))}, default=str))
-"""
-
-
-def read_bundle_from_container(container: str) -> dict[str, dict[str, dict[str, Any]]]:
-    """The bundle the running image carries (for hosts without PyYAML)."""
-    proc = subprocess.run(
-        ["docker", "exec", container, "python", "-c", _BUNDLE_DUMP_CODE],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    out: dict[str, dict[str, dict[str, Any]]] = {
-        "databases": {},
-        "datasets": {},
-        "charts": {},
-        "dashboards": {},
-    }
-    for rel, doc in json.loads(proc.stdout).items():
-        kind = rel.split("/", 1)[0]
-        if kind in out:
-            doc["_file"] = rel
-            out[kind][str(doc["uuid"])] = doc
-    return out
-
-
-def have_yaml() -> bool:
-    try:
-        import yaml  # type: ignore  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def dashboard_chart_uuids(dashboard: dict[str, Any]) -> list[str]:
@@ -226,8 +185,7 @@ def normalise(value: Any) -> Any:
         return round(value.timestamp() * 1000)
     if isinstance(value, dt.date):
         return round(
-            dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC).timestamp()
-            * 1000
+            dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC).timestamp() * 1000
         )
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
@@ -249,7 +207,7 @@ def compare_rows(api_rows: list[list[Any]], db_rows: list[list[Any]], ordered: b
         return None
     if len(left) != len(right):
         return f"{len(left)} rows from Superset, {len(right)} from DuckDB"
-    for i, (a, b) in enumerate(zip(left, right)):
+    for i, (a, b) in enumerate(zip(left, right, strict=True)):
         if a != b:
             return f"row {i}: Superset {a} != DuckDB {b}"
     return "rows differ"
@@ -515,10 +473,7 @@ def security_probes(api: Api, database_id: int, dataset_id: int) -> list[dict[st
 def verify(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"check": "verify", "url": args.url, "failures": []}
     fail = report["failures"].append
-    if args.duckdb_container and not have_yaml():
-        bundle = read_bundle_from_container(args.duckdb_container)
-    else:
-        bundle = read_bundle(Path(args.bundle))
+    bundle = read_bundle(Path(args.bundle))
     api = Api(args.url)
     started = time.monotonic()
     report["health"] = api.health()
@@ -590,7 +545,7 @@ def verify(args: argparse.Namespace) -> dict[str, Any]:
         [p[2] for p in plan], args.duckdb, args.duckdb_container, args.container_duckdb_path
     )
     report["charts"] = []
-    for (uuid, chart, sql, cols), db_rows in zip(plan, direct):
+    for (uuid, chart, sql, cols), db_rows in zip(plan, direct, strict=True):
         entry: dict[str, Any] = {"chart": chart["slice_name"], "sql": sql}
         if uuid not in charts:
             fail(f"chart {chart['slice_name']!r} missing in Superset")
@@ -646,135 +601,241 @@ def verify(args: argparse.Namespace) -> dict[str, Any]:
 # --- load ----------------------------------------------------------------------------------------
 
 
+@dataclass
+class ChartQuery:
+    at: float  # time.monotonic() when the query started
+    seconds: float
+    error: str | None
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    index = max(0, min(len(sorted_values) - 1, math.ceil(fraction * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+class ChartLoop:
+    """Every chart's data, one chart after the other, in a background thread until stopped, each
+    query timed, so that failures and latency can be told per window (e.g. while a backfill ran).
+    """
+
+    RELOGIN_SECONDS = 300  # Superset's API access token lasts 15 minutes
+
+    def __init__(self, url: str, user: str, password: str, pause=0.2, timeout=60.0):
+        self.url, self.user, self.password, self.pause, self.timeout = (
+            url,
+            user,
+            password,
+            pause,
+            timeout,
+        )
+        self.queries: list[ChartQuery] = []
+        self.error_samples: list[str] = []
+        self.charts: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="chart-loop")
+
+    def _login(self) -> Api:
+        api = Api(self.url, timeout=self.timeout)
+        api.login(self.user, self.password)
+        return api
+
+    def start(self) -> None:
+        api = self._login()
+        self.charts = {c["id"]: c["slice_name"] for c in api.listing("chart", ["id", "slice_name"])}
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
+
+    def _loop(self) -> None:
+        api, logged_in = self._login(), time.monotonic()
+        while not self._stop.is_set():
+            if time.monotonic() - logged_in > self.RELOGIN_SECONDS:
+                api, logged_in = self._login(), time.monotonic()
+            for chart_id in self.charts:
+                start, error = time.monotonic(), None
+                try:
+                    if not chart_data(api, chart_id)[1]:
+                        error = f"chart {chart_id}: no rows"
+                except Exception as exc:
+                    error = str(exc)[:300]
+                if error and len(self.error_samples) < 10:
+                    self.error_samples.append(f"{dt.datetime.now():%H:%M:%S} {error}")
+                self.queries.append(ChartQuery(start, time.monotonic() - start, error))
+            self._stop.wait(self.pause)
+
+    def stats(self, start: float = 0.0, end: float = math.inf) -> dict[str, Any]:
+        window = [q for q in self.queries if start <= q.at < end]
+        latencies = sorted(q.seconds for q in window)
+        errors = [q.error for q in window if q.error]
+        report: dict[str, Any] = {
+            "charts": len(self.charts),
+            "requests": len(window),
+            "errors": len(errors),
+            "error_samples": self.error_samples if end == math.inf else errors[:5],
+        }
+        if latencies:
+            report["latency_ms"] = {
+                name: round(percentile(latencies, fraction) * 1000)
+                for name, fraction in (("median", 0.5), ("p95", 0.95), ("max", 1.0))
+            }
+        report["failures"] = [f"{len(errors)} of {len(window)} chart queries failed"] * bool(errors)
+        if not window:
+            report["failures"].append("no chart query was made")
+        return report
+
+
 def load(args: argparse.Namespace) -> dict[str, Any]:
     """Queries every chart's data until the duration ends, the stop file appears, or SIGTERM."""
-    api = Api(args.url, timeout=args.request_timeout)
-    api.login(args.user, os.environ["SUPERSET_ADMIN_PASSWORD"])
-    ids = [c["id"] for c in api.listing("chart", ["id", "uuid", "slice_name"])]
-    stop = {"flag": False}
-
-    def on_signal(signum, frame):
-        stop["flag"] = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    loop = ChartLoop(
+        args.url, args.user, os.environ["SUPERSET_ADMIN_PASSWORD"], args.pause, args.request_timeout
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     deadline = time.monotonic() + args.duration if args.duration else math.inf
-    report: dict[str, Any] = {
-        "check": "load",
-        "charts": len(ids),
-        "requests": 0,
-        "errors": 0,
-        "error_samples": [],
-        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    latencies: list[float] = []
     started = time.monotonic()
-    while not stop["flag"] and time.monotonic() < deadline:
+    loop.start()
+    while not stop.wait(0.5) and time.monotonic() < deadline:
         if args.stop_file and Path(args.stop_file).exists():
             break
-        for chart_id in ids:
-            t0 = time.monotonic()
-            try:
-                _, rows = chart_data(api, chart_id)
-                if not rows:
-                    raise RuntimeError(f"chart {chart_id}: no rows")
-            except Exception as exc:
-                report["errors"] += 1
-                if len(report["error_samples"]) < 10:
-                    report["error_samples"].append(
-                        f"{dt.datetime.now().isoformat(timespec='seconds')} {exc}"[:400]
-                    )
-            report["requests"] += 1
-            latencies.append(time.monotonic() - t0)
-        time.sleep(args.pause)
-    report["seconds"] = round(time.monotonic() - started, 1)
-    if latencies:
-        latencies.sort()
-        report["latency_ms"] = {
-            "median": round(latencies[len(latencies) // 2] * 1000),
-            "p95": round(latencies[int(len(latencies) * 0.95)] * 1000),
-            "max": round(latencies[-1] * 1000),
-        }
-    report["failures"] = (
-        [f"{report['errors']} of {report['requests']} chart queries failed"]
-        if report["errors"]
-        else []
-    )
-    if report["requests"] == 0:
-        report["failures"].append("no chart query was made")
-    return report
+    loop.stop()
+    return {"check": "load", "seconds": round(time.monotonic() - started, 1), **loop.stats()}
 
 
 # --- screenshots ---------------------------------------------------------------------------------
 
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+# true once every chart holder finished loading: something drawn, or an error
+CHARTS_SETTLED = """() => {
+  const holders = [...document.querySelectorAll('.dashboard-component-chart-holder')];
+  return holders.length > 0 && holders.every((h) => {
+    if (h.querySelector('.loading, [aria-label="Loading"], [data-test="loading-indicator"]'))
+      return false;
+    return h.querySelector('canvas, svg, table, [role="alert"], .ant-alert') ||
+      /\\d/.test(h.querySelector('.chart-container, .slice_container')?.innerText || '');
+  });
+}"""
+CHART_STATES = """(holders) => holders.map((h) => {
+  const title = (h.querySelector('[data-test="editable-title"], .header-title, .editable-title')
+    ?.innerText || '').trim();
+  const alert = h.querySelector('[role="alert"], .ant-alert-error');
+  const body = h.querySelector('.chart-container, .slice_container');
+  const drawn = !!h.querySelector('canvas, svg, table') || /\\d/.test(body?.innerText || '');
+  const rows = h.querySelectorAll('table tbody tr').length;
+  return { title, drawn, rows, error: alert ? alert.innerText.slice(0, 300) : null };
+})"""
+# non-blank: decode the PNG on a canvas, count distinct colours and non-background pixels
+IMAGE_STATS = """async (data) => {
+  const img = new Image();
+  img.src = `data:image/png;base64,${data}`;
+  await img.decode();
+  const c = document.createElement('canvas');
+  c.width = img.width; c.height = img.height;
+  const ctx = c.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const px = ctx.getImageData(0, 0, c.width, c.height).data;
+  const colours = new Set();
+  let nonWhite = 0;
+  for (let i = 0; i < px.length; i += 16) {  // every 4th pixel
+    colours.add((px[i] << 16) | (px[i + 1] << 8) | px[i + 2]);
+    if (px[i] < 240 || px[i + 1] < 240 || px[i + 2] < 240) nonWhite += 1;
+  }
+  return { width: c.width, height: c.height, distinctColours: colours.size,
+    nonWhiteShare: nonWhite / (px.length / 16) };
+}"""
 
-def ensure_chromium() -> str:
-    """Debian's chromium (apt), installed when missing and this runs as root."""
+
+def chromium_path() -> str:
+    """The system's Chromium: Playwright's own browser download is not used (no internet)."""
     path = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-    if not Path(path).exists() and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "chromium"],
-            env=env,
-            check=False,
-            capture_output=True,
-            timeout=900,
+    if not Path(path).is_file():
+        raise RuntimeError(
+            f"no Chromium at {path}: install Debian's (apt-get install chromium) or point "
+            "CHROMIUM_PATH at a Chrome/Chromium binary"
         )
-        if not Path(path).exists():
-            subprocess.run(
-                ["apt-get", "update", "-qq"], env=env, check=False, capture_output=True, timeout=300
-            )
-            subprocess.run(
-                ["apt-get", "install", "-y", "-qq", "chromium"],
-                env=env,
-                check=False,
-                capture_output=True,
-                timeout=900,
-            )
-    if not Path(path).exists():
-        raise RuntimeError(f"{path} missing: apt-get install chromium (or set CHROMIUM_PATH)")
     return path
 
 
 def screenshots(args: argparse.Namespace) -> dict[str, Any]:
-    ensure_chromium()
-    if not (HERE / "node_modules" / "playwright-core").exists():
-        # npm's progress to stderr: stdout carries only this command's JSON report
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, stdout=sys.stderr
-        )
-    proc = subprocess.run(
-        [
-            "node",
-            str(HERE / "screenshot.mjs"),
-            "--url",
-            args.url,
-            "--out",
-            args.out,
-            "--user",
-            args.user,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    try:
-        report = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        report = {"ok": False, "stdout": proc.stdout[-2000:]}
-    report["check"] = "screenshots"
-    report["failures"] = (
-        []
-        if proc.returncode == 0 and report.get("ok")
-        else [
-            f"screenshot.mjs exit {proc.returncode}: {report.get('error') or proc.stderr[-1000:]}"
-        ]
-    )
-    for d in report.get("dashboards", []):
-        if not d.get("ok"):
-            report["failures"].append(
-                f"dashboard {d.get('slug')}: {d.get('charts')} {d.get('image')}"
-            )
+    """Logs in with a headless Chromium, saves a full-page PNG of every dashboard, and checks that
+    every chart rendered (drawn, no error) and that the PNG is not blank."""
+    # imported here: Superset's own environment, which runs the other subcommands, has no Playwright
+    from playwright.sync_api import sync_playwright
+
+    base, out, timeout = args.url.rstrip("/"), Path(args.out), args.page_timeout * 1000
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"check": "screenshots", "url": base, "dashboards": []}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1600, "height": 1000})
+            page = context.new_page()
+            page.goto(f"{base}/login/", wait_until="domcontentloaded", timeout=timeout)
+            page.locator("[data-test=username-input]").fill(args.user, timeout=timeout)
+            page.locator("[data-test=password-input]").fill(os.environ["SUPERSET_ADMIN_PASSWORD"])
+            page.locator("[data-test=login-button]").click()
+            page.wait_for_url(lambda url: "/login" not in url, timeout=timeout)
+            # the dashboards, through the API with the browser's session cookie
+            response = page.request.get(f"{base}/api/v1/dashboard/?q=(page_size:100)")
+            if not response.ok:
+                raise RuntimeError(f"dashboard list: HTTP {response.status}")
+            dashboards = response.json()["result"]
+            if not dashboards:
+                raise RuntimeError("no dashboards")
+            checker = context.new_page()  # about:blank, no CSP: decodes the PNGs
+            for d in dashboards:
+                slug = d["slug"] or str(d["id"])
+                started = time.monotonic()
+                page.goto(
+                    f"{base}/superset/dashboard/{slug}/",
+                    wait_until="domcontentloaded",
+                    timeout=timeout,
+                )
+                page.locator(".dashboard-component-chart-holder").first.wait_for(timeout=timeout)
+                page.wait_for_function(CHARTS_SETTLED, timeout=timeout, polling=500)
+                page.wait_for_timeout(1500)  # echarts' entry animation
+                charts = page.eval_on_selector_all(
+                    ".dashboard-component-chart-holder", CHART_STATES
+                )
+                file = (out / f"dashboard-{slug}.png").resolve()
+                png = page.screenshot(path=file, full_page=True)
+                image = checker.evaluate(IMAGE_STATS, base64.b64encode(png).decode())
+                ok = (
+                    bool(charts)
+                    and all(c["drawn"] and not c["error"] for c in charts)
+                    and image["distinctColours"] > 50
+                    and image["nonWhiteShare"] > 0.02
+                )
+                report["dashboards"].append(
+                    {
+                        "id": d["id"],
+                        "slug": slug,
+                        "title": d["dashboard_title"],
+                        "charts": charts,
+                        "screenshot": str(file),
+                        "seconds": round(time.monotonic() - started, 1),
+                        "image": image,
+                        "ok": ok,
+                    }
+                )
+        finally:
+            browser.close()
+    report["failures"] = [
+        f"dashboard {d['slug']}: {d['charts']} {d['image']}"
+        for d in report["dashboards"]
+        if not d["ok"]
+    ]
     return report
 
 
@@ -796,6 +857,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pause", type=float, default=0.2, help="load: seconds between rounds")
     parser.add_argument("--request-timeout", type=float, default=60)
     parser.add_argument("--out", default="artifacts/screenshots")
+    parser.add_argument("--page-timeout", type=float, default=90, help="screenshots: seconds")
     parser.add_argument("--report", help="also write the JSON report here")
     args = parser.parse_args(argv)
     if not os.environ.get("SUPERSET_ADMIN_PASSWORD"):

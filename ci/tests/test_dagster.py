@@ -1,6 +1,6 @@
 import pytest
 
-from e2elib import dagster_api as api
+from e2elib import dagster as api
 
 
 def workspace(location):
@@ -64,7 +64,7 @@ def test_parse_workspace_reports_a_load_error():
 
 
 def test_parse_workspace_raises_on_a_workspace_error():
-    with pytest.raises(api.GraphQLError):
+    with pytest.raises(api.PhaseFailure):
         api.parse_workspace({"workspaceOrError": {"__typename": "PythonError", "message": "x"}})
 
 
@@ -138,3 +138,44 @@ def test_failure_messages_name_the_step():
 
 def test_tags_of():
     assert api.tags_of({"tags": [{"key": "a", "value": "1"}]}) == {"a": "1"}
+
+
+def test_not_selected_warnings_are_found_among_the_messages():
+    warning = (
+        "AssetCheckResult for check 'positive_fares' for asset 'taxi_trips' was yielded which "
+        "is not selected. Letting it through."
+    )
+    events = [
+        {"__typename": "MessageEvent", "level": "WARNING", "message": warning},
+        {"__typename": "MessageEvent", "level": "INFO", "message": "check selected: fine"},
+        {"__typename": "LogsCapturedEvent", "fileKey": "k"},
+    ]
+    assert api.not_selected_warnings(events) == [warning]
+    assert api.not_selected_warnings(events[1:]) == []
+
+
+def test_the_warning_is_dagsters_own_text():
+    import inspect
+
+    from dagster._core.execution.plan import execute_step
+
+    assert api.NOT_SELECTED.pattern.replace("\\", "") in inspect.getsource(execute_step)
+
+
+def test_run_events_follow_the_cursor(monkeypatch):
+    client = api.Dagster(1)
+    pages = {
+        None: {"events": [{"message": "a"}], "cursor": "c1", "hasMore": True},
+        "c1": {"events": [{"message": "b"}], "cursor": "c2", "hasMore": False},
+    }
+    monkeypatch.setattr(client, "query", lambda q, v: {"logsForRun": pages[v["cursor"]]})
+    assert client.run_events("r") == [{"message": "a"}, {"message": "b"}]
+
+
+def test_stop_instigators_stops_only_running_ones(monkeypatch):
+    client = api.Dagster(1)
+    sent = []
+    monkeypatch.setattr(client, "query", lambda q, v: sent.append((q, v)))
+    location = api.parse_workspace(workspace(LOADED))["taxi_pipeline"]
+    assert client.stop_instigators(location) == ["s"]
+    assert sent == [(api.STOP_SCHEDULE, {"id": "s1"})]

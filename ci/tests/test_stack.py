@@ -1,6 +1,8 @@
 import json
 
-from e2elib import compose
+import pytest
+
+from e2elib import stack as compose
 
 
 def test_compose_variables_are_found_with_and_without_defaults():
@@ -29,21 +31,23 @@ def test_the_repository_compose_file_reads_its_settings_from_variables():
     } <= variables
 
 
-def test_ps_output_in_both_formats():
-    entries = [
-        {"Service": "a", "State": "running", "Health": "healthy", "ExitCode": 0},
-        {"Service": "b", "State": "exited", "Health": "", "ExitCode": 0},
-        {"Service": "c", "State": "running", "Health": "starting", "ExitCode": 0},
-        {"Service": "d", "State": "exited", "Health": "", "ExitCode": 3},
-        {"Service": "e", "State": "running", "Health": "unhealthy", "ExitCode": 0},
-    ]
+def test_json_output_in_both_formats():
+    entries = [{"Name": "a"}, {"Name": "b"}]
     as_lines = "\n".join(json.dumps(e) for e in entries)
-    as_array = json.dumps(entries)
-    for text in (as_lines, as_array):
-        statuses = compose.service_statuses(compose.parse_json_lines(text))
-        assert {n for n, s in statuses.items() if s.ready} == {"a", "b"}
-        assert {n for n, s in statuses.items() if s.failed} == {"d", "e"}
+    for text in (as_lines, json.dumps(entries)):
+        assert compose.parse_json_lines(text) == entries
     assert compose.parse_json_lines("  \n") == []
+
+
+def test_wait_until_returns_the_first_truthy_answer_or_fails_naming_what(monkeypatch):
+    answers = iter([None, {}, {"done": 1}])
+    monkeypatch.setattr(compose.time, "sleep", lambda s: None)
+    assert compose.wait_until(lambda: next(answers), 60, "x") == {"done": 1}
+    clock = iter([0.0, 0.0, 100.0])
+    monkeypatch.setattr(compose.time, "monotonic", lambda: next(clock))
+    with pytest.raises(compose.PhaseFailure, match="backfill b1: not done after 10s") as failure:
+        compose.wait_until(lambda: None, 10, "backfill b1", ["daemon"])
+    assert failure.value.services == ("daemon",)
 
 
 def test_only_dead_end_to_end_projects_are_stale():
@@ -91,6 +95,7 @@ def test_container_lifecycles_group_events_by_container():
 
 def test_stack_commands_name_the_project_and_env_file(tmp_path):
     stack = compose.Stack("taxi-e2e-1-aa", tmp_path / "e.env", environ={})
+    assert stack.command()[-2:] == ["--file", str(compose.COMPOSE_FILE)]
     cmd = stack.command("up", "-d")
     assert cmd[:2] == ["docker", "compose"]
     assert cmd[cmd.index("--project-name") + 1] == "taxi-e2e-1-aa"

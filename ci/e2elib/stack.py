@@ -1,0 +1,256 @@
+"""The stack under test: one compose project of its own, driven through the docker CLI.
+
+Everything is keyed by the compose project name, so the check never touches a stack a user left
+running on the same engine: its own containers, network, volumes and host ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+# Projects of the end-to-end check are named taxi-e2e-<pid>-<random>; see stale_projects().
+E2E_PREFIX = "taxi-e2e-"
+# Label that docker-compose.yml puts on every run container of a stack (DAGSTER_CONTAINER_CONTEXT).
+STACK_LABEL = "taxi-platform.stack"
+T = TypeVar("T")
+
+
+class PhaseFailure(Exception):
+    """A phase failed. `services` names the compose services whose logs explain it."""
+
+    def __init__(self, message: str, services: tuple[str, ...] | list[str] = ()):
+        super().__init__(message)
+        self.services = tuple(services)
+
+
+def wait_until(
+    probe: Callable[[], T], timeout: float, what: str, services=(), poll: float = 5.0
+) -> T:
+    """probe() until it returns something truthy; PhaseFailure naming `what` after `timeout`.
+
+    For what no library waits on: a backfill's end, the daemon filling a range, a run's status."""
+    deadline = time.monotonic() + timeout
+    while not (result := probe()):
+        if time.monotonic() > deadline:
+            raise PhaseFailure(f"{what}: not done after {timeout:.0f}s", services)
+        time.sleep(poll)
+    return result
+
+
+def compose_variables(compose_text: str) -> set[str]:
+    """Names of the variables a compose file interpolates (`${NAME...}`)."""
+    return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", compose_text))
+
+
+def sanitized_environ(environ: dict[str, str], variables: set[str]) -> dict[str, str]:
+    """The caller's environment without any variable the compose file reads.
+
+    Compose prefers the shell's environment over --env-file: a TAXI_DATA_SOURCE exported in the
+    developer's shell would otherwise leak into the throwaway stack.
+    """
+    return {k: v for k, v in environ.items() if k not in variables and not k.startswith("COMPOSE_")}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def new_project_name(pid: int | None = None) -> str:
+    return f"{E2E_PREFIX}{os.getpid() if pid is None else pid}-{os.urandom(3).hex()}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_projects(projects: list[dict], alive=pid_alive) -> list[str]:
+    """End-to-end projects (from `docker compose ls -a --format json`) whose process is gone."""
+    pattern = re.escape(E2E_PREFIX) + r"(\d+)-[0-9a-f]+"
+    matches = (re.fullmatch(pattern, project.get("Name", "")) for project in projects)
+    return [m.group(0) for m in matches if m and not alive(int(m.group(1)))]
+
+
+def parse_json_lines(text: str) -> list[dict]:
+    """`docker ... --format json` prints either one JSON array or one object per line."""
+    text = text.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def docker(*args: str, timeout: float | None = 120, check: bool = True, env=None):
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=check, env=env
+    )
+
+
+@dataclass
+class Stack:
+    project: str
+    env_file: Path
+    environ: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, project: str, env_file: Path) -> Stack:
+        variables = compose_variables(COMPOSE_FILE.read_text())
+        return cls(project, env_file, sanitized_environ(dict(os.environ), variables))
+
+    def command(self, *args: str) -> list[str]:
+        return [
+            "docker",
+            "compose",
+            "--project-name",
+            self.project,
+            "--env-file",
+            str(self.env_file),
+            "--project-directory",
+            str(REPO_ROOT),
+            "--file",
+            str(COMPOSE_FILE),
+            *args,
+        ]
+
+    def compose(self, *args: str, timeout: float | None = 300, check: bool = True):
+        result = subprocess.run(
+            self.command(*args), capture_output=True, text=True, timeout=timeout, env=self.environ
+        )
+        if check and result.returncode != 0:
+            raise PhaseFailure(
+                f"docker compose {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stdout}{result.stderr}"
+            )
+        return result
+
+    def up(self, timeout: float) -> None:
+        """Start every service and wait until each is healthy (one-shot ones: exited 0)."""
+        result = self.compose(
+            "up",
+            "--detach",
+            "--no-build",
+            "--pull",
+            "missing",
+            "--wait",
+            "--wait-timeout",
+            str(int(timeout)),
+            timeout=timeout + 60,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise PhaseFailure(
+                f"docker compose up --wait failed ({result.returncode}), the stack did not become "
+                f"healthy within {timeout:.0f}s:\n{result.stderr[-4000:]}"
+            )
+
+    def volume(self, name: str) -> str:
+        """Name of one of the stack's volumes (docker-compose.yml names them <project>_<name>)."""
+        return f"{self.project}_{name}"
+
+    def logs(self, services=(), tail: int = 200) -> str:
+        result = self.compose(
+            "logs", "--no-color", "--timestamps", "--tail", str(tail), *services, check=False
+        )
+        return result.stdout + result.stderr
+
+    def run_containers(self) -> list[str]:
+        """Ids of the run containers of this stack still present (running or not)."""
+        return run_containers(self.project)
+
+    def down(self) -> None:
+        remove_project(self.project, self.command("down", "--volumes", "--remove-orphans"))
+
+
+def run_containers(project: str) -> list[str]:
+    label = f"label={STACK_LABEL}={project}"
+    return docker("ps", "-aq", "--no-trunc", "--filter", label, check=False).stdout.split()
+
+
+def remove_project(project: str, down: list[str]) -> None:
+    """Run containers first: `compose down` leaves them (DockerRunLauncher started them) and they
+    hold the network."""
+    if ids := run_containers(project):
+        docker("rm", "--force", *ids, check=False)
+    subprocess.run([*down, "--timeout", "20"], capture_output=True, timeout=300, check=False)
+
+
+def remove_stale_projects() -> list[str]:
+    """Take down end-to-end stacks whose check died without cleaning up (e.g. a CI timeout)."""
+    result = docker("compose", "ls", "--all", "--format", "json", check=False)
+    stale = stale_projects(parse_json_lines(result.stdout)) if result.returncode == 0 else []
+    for name in stale:
+        remove_project(name, ["docker", "compose", "-p", name, "down", "-v", "--remove-orphans"])
+    return stale
+
+
+class EventRecorder:
+    """Records the engine's container events of one stack's run containers (`docker events`)."""
+
+    def __init__(self, project: str, path: Path):
+        self.project, self.path, self._proc = project, path, None
+
+    def start(self) -> None:
+        with open(self.path, "w") as out:
+            self._proc = subprocess.Popen(
+                [
+                    "docker",
+                    "events",
+                    "--format",
+                    "{{json .}}",
+                    "--filter",
+                    "type=container",
+                    "--filter",
+                    f"label={STACK_LABEL}={self.project}",
+                ],
+                stdout=out,
+                stderr=subprocess.DEVNULL,
+            )
+
+    def stop(self) -> None:
+        if self._proc and self._proc.poll() is None:
+            self._proc.terminate()
+            self._proc.wait(timeout=10)
+
+    def events(self) -> list[dict]:
+        return parse_json_lines(self.path.read_text()) if self.path.exists() else []
+
+
+@dataclass
+class ContainerLife:
+    container_id: str
+    run_id: str
+    job: str
+    actions: list[str] = field(default_factory=list)
+
+
+def container_lifecycles(events: list[dict]) -> dict[str, ContainerLife]:
+    """Per run container: its run id, job and the lifecycle actions the engine reported."""
+    lives: dict[str, ContainerLife] = {}
+    for event in events:
+        actor = event.get("Actor", {})
+        attributes = actor.get("Attributes", {})
+        container_id, run_id = actor.get("ID") or event.get("id"), attributes.get("dagster/run_id")
+        if container_id and run_id:
+            life = lives.setdefault(
+                container_id,
+                ContainerLife(container_id, run_id, attributes.get("dagster/job_name", "")),
+            )
+            life.actions.append(event.get("Action") or event.get("status", ""))
+    return lives
