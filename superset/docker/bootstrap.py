@@ -97,7 +97,7 @@ def load_bundle(src: Path, duckdb_path: str | None = None) -> dict[str, dict[str
 
 
 def build_bundle(src: Path, duckdb_path: str | None = None) -> bytes:
-    """The zip Superset imports: one top-level folder holding metadata.yaml and the asset folders."""
+    """The zip Superset imports: one top folder holding metadata.yaml and the asset folders."""
     docs = load_bundle(src, duckdb_path)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
