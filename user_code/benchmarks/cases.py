@@ -86,16 +86,12 @@ def load_months(raw_dir: str, database: str, months: list[str]) -> dict:
 def dbt_command(database: str, target: str, args: list[str]) -> dict:
     """One dbt CLI invocation against `database`, from process start to exit (the wall time a
     Dagster step waits for), with what dbt itself recorded in run_results.json."""
-    from taxi_pipeline.project import dbt_project
+    from taxi_pipeline.project import ANALYTICS_DIR, dbt_vars
 
-    project = str(dbt_project.project_dir)
-    env = {
-        **os.environ,
-        "DUCKDB_DATABASE": database,
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
+    project = str(ANALYTICS_DIR)
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     command = [
-        str(Path(sys.executable).with_name("dbt")), *args,
+        str(Path(sys.executable).with_name("dbt")), *args, *dbt_vars(Path(database)),
         "--project-dir", project, "--profiles-dir", project,
         "--target-path", target, "--log-path", target,
     ]  # fmt: skip
@@ -173,15 +169,15 @@ def daily_step(day: str) -> dict:
     resources from the settings, dbt as a subprocess, row counts and column metadata)."""
     import dagster as dg
 
-    from taxi_pipeline.assets.dbt import dbt_daily_metrics
-    from taxi_pipeline.resources import build_resources
+    from taxi_pipeline.definitions import build_defs
     from taxi_pipeline.settings import load_settings
 
-    resources = build_resources(load_settings())
+    defs = build_defs(load_settings())
+    daily = defs.get_assets_def("daily_metrics")
     with dg.instance_for_test() as instance:
         started = time.perf_counter()
         result = dg.materialize(
-            [dbt_daily_metrics], partition_key=day, resources=resources, instance=instance
+            [daily], partition_key=day, resources=defs.resources, instance=instance
         )
         seconds = time.perf_counter() - started
     assert result.success
@@ -206,8 +202,16 @@ def daily_step(day: str) -> dict:
         "sql_seconds": sum(r["execution_time"] for r in results["results"]),
         "full_parse": "Unable to do partial parsing" in log or "Starting full parse" in log,
         "target": str(target),
-        "dbt_args": command.split()[1:],
+        "dbt_args": _without_vars(command.split()[1:]),
     }
+
+
+def _without_vars(args: list[str]) -> list[str]:
+    """A logged dbt command minus its --vars, which `dbt_command` passes for its own warehouse."""
+    if "--vars" in args:
+        at = args.index("--vars")
+        return args[:at] + args[at + 2 :]
+    return args
 
 
 def definitions_load() -> dict:
@@ -217,9 +221,10 @@ def definitions_load() -> dict:
     import dagster_dbt  # noqa: F401
 
     imported = time.perf_counter()
-    from taxi_pipeline.definitions import defs
+    from taxi_pipeline.definitions import build_defs
+    from taxi_pipeline.settings import load_settings
 
-    defs.get_repository_def().get_all_jobs()
+    build_defs(load_settings()).get_repository_def().get_all_jobs()
     done = time.perf_counter()
     return {"seconds": done - started, "after_imports": done - imported}
 

@@ -118,7 +118,7 @@ def pipeline_env(work: Path, database: Path, months: list[str], target: Path) ->
         "TAXI_END_MONTH": months[-1],
         "TAXI_DATA_DIR": str(work / "data"),
         "DUCKDB_DATABASE": str(database),
-        "TAXI_PUBLISH_DIR": str(work / "published"),
+        "TAXI_PUBLISHED_DATABASE": str(work / "published" / "taxi.duckdb"),
         "DBT_TARGET_PATH": str(target),
         "DAGSTER_HOME": str(work / "dagster_home"),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -351,9 +351,19 @@ def main() -> None:
     # Its relation names carry the warehouse file's name as DuckDB catalog: "taxi", as below.
     with tempfile.TemporaryDirectory(prefix="taxi-bench-manifest-") as tmp:
         env = pipeline_env(Path(tmp), Path(tmp) / "taxi.duckdb", months, Path(tmp) / "target")
-        subprocess.run([sys.executable, "-c", "from taxi_pipeline.project import dbt_project; "
-                        "dbt_project.preparer.prepare(dbt_project)"], cwd=USER_CODE, check=True,
-                       capture_output=True, env={**os.environ, **env})  # fmt: skip
+        prepare = (
+            "from taxi_pipeline.project import build_dbt_project\n"
+            "from taxi_pipeline.settings import load_settings\n"
+            "project = build_dbt_project(load_settings())\n"
+            "project.preparer.prepare(project)\n"
+        )
+        subprocess.run(
+            [sys.executable, "-c", prepare],
+            cwd=USER_CODE,
+            check=True,
+            capture_output=True,
+            env={**os.environ, **env},
+        )
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="taxi-bench-") as tmp:
         work = Path(tmp)

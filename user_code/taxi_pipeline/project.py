@@ -34,7 +34,8 @@ PACKAGED_DIR = _PACKAGE_DIR / "dbt_project"
 def dbt_vars(warehouse: Path) -> list[str]:
     """The `--vars` of every dbt command. Constant for a deployment: dbt re-parses the whole
     project when its vars change, so nothing that varies per run (a partition window) goes here."""
-    return ["--vars", json.dumps({"warehouse_path": str(warehouse)})]
+    # Compact: one word in dbt's logged invocation command, like every other argument.
+    return ["--vars", json.dumps({"warehouse_path": str(warehouse)}, separators=(",", ":"))]
 
 
 def dbt_executable() -> str:
