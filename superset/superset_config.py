@@ -1,11 +1,12 @@
 """Superset configuration of the NYC taxi platform (loaded through SUPERSET_CONFIG_PATH).
 
-Every setting comes from the environment. The secrets have no defaults: without
-SUPERSET_SECRET_KEY or SUPERSET_DB_PASSWORD, Superset (and every `superset ...` command) stops
-with a message naming the missing variable.
+Every setting comes from the environment. The secrets have no defaults, and this file is their
+one check inside the image: every `superset ...` command loads it (docker/init.sh starts with
+`superset db upgrade`), so a missing one stops the container with a message naming it.
 
     SUPERSET_SECRET_KEY        required; signs sessions and encrypts stored database credentials
     SUPERSET_DB_PASSWORD       required; password of the metadata database user
+    SUPERSET_ADMIN_PASSWORD    required; the admin's password, applied by docker/init.sh
     SUPERSET_DB_HOST           default postgres
     SUPERSET_DB_PORT           default 5432
     SUPERSET_DB_NAME           default superset
@@ -21,35 +22,32 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from urllib.parse import quote
 
+_REQUIRED_ENV = {
+    "SUPERSET_SECRET_KEY": "Superset's SECRET_KEY; generate one with `openssl rand -base64 42`",
+    "SUPERSET_DB_PASSWORD": "password of Superset's metadata database user",
+    "SUPERSET_ADMIN_PASSWORD": "password of the Superset admin user, applied at every start",
+}
+_missing = [name for name in _REQUIRED_ENV if not os.environ.get(name, "").strip()]
+if _missing:
+    # SystemExit is not swallowed by Superset's `except Exception` around the config import; its
+    # message is printed on stderr and the command (or the container's start) stops.
+    raise SystemExit(
+        "superset_config: missing environment variable(s): "
+        + "; ".join(f"{name} ({_REQUIRED_ENV[name]})" for name in _missing)
+        + ". Set them in .env (see .env.example; `python3 ci/make_env.py` writes a complete one);"
+        " they deliberately have no default."
+    )
 
-def require_env(name: str, purpose: str) -> str:
-    """The value of a required environment variable; stops the process naming it when unset."""
-    value = os.environ.get(name, "")
-    if not value.strip():
-        message = (
-            f"superset_config: the environment variable {name} is not set ({purpose}). "
-            f"Set it in .env (see .env.example); there is deliberately no default."
-        )
-        print(message, file=sys.stderr)
-        # SystemExit is not swallowed by Superset's `except Exception` around the config import
-        raise SystemExit(message)
-    return value
-
-
-SECRET_KEY = require_env(
-    "SUPERSET_SECRET_KEY",
-    "Superset's SECRET_KEY; generate one with `openssl rand -base64 42`",
-)
+SECRET_KEY = os.environ["SUPERSET_SECRET_KEY"]
 if len(SECRET_KEY) < 32:
     raise SystemExit(
         "superset_config: SUPERSET_SECRET_KEY is too short (at least 32 characters; "
-        "generate one with `openssl rand -base64 42`)"
+        "generate one with `openssl rand -base64 42`, or `python3 ci/make_env.py`)"
     )
 
-_db_password = require_env("SUPERSET_DB_PASSWORD", "password of Superset's metadata database user")
+_db_password = os.environ["SUPERSET_DB_PASSWORD"]
 _db_user = os.environ.get("SUPERSET_DB_USER", "superset")
 _db_host = os.environ.get("SUPERSET_DB_HOST", "postgres")
 _db_port = os.environ.get("SUPERSET_DB_PORT", "5432")

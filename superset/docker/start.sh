@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Entrypoint of the Superset container: idempotent start-up steps, then the web server.
-# Runs as the unprivileged user `superset` (the image's USER).
+# Entrypoint of the Superset container: the idempotent start-up steps (docker/init.sh), then the web
+# server. Runs as the unprivileged user `superset` (the image's USER).
 set -euo pipefail
 
 started=$(date +%s)
-python /app/docker/bootstrap.py
-echo "[superset-start] start-up steps took $(( $(date +%s) - started ))s; starting gunicorn" >&2
+"$(dirname "$0")/init.sh"
+echo "[superset-start] start-up steps took $(($(date +%s) - started))s; starting gunicorn" >&2
 
 # Inside the container the server listens on all interfaces of the container; the host side is
 # published on ${SUPERSET_BIND:-127.0.0.1}:${SUPERSET_PORT:-8088} by docker-compose.yml.

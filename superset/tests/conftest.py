@@ -12,8 +12,12 @@ SUPERSET_DIR = Path(__file__).resolve().parent.parent
 REPO_ROOT = SUPERSET_DIR.parent
 BUNDLE_DIR = SUPERSET_DIR / "dashboards"
 
-# bootstrap.py (docker/), the e2e helpers and make_snapshot.py are plain scripts: import them
-for path in (SUPERSET_DIR / "docker", SUPERSET_DIR / "tests", SUPERSET_DIR / "tests" / "e2e"):
+# the warehouse connection docker/init.sh stores (`superset set-database-uri`) for
+# path=$SUPERSET_DUCKDB_PATH; test_startup.py checks that it does, test_security.py opens it
+WAREHOUSE_URI = "duckdb:///{path}?access_mode=read_only"
+
+# the e2e helpers and make_snapshot.py are plain scripts: import them
+for path in (SUPERSET_DIR / "tests", SUPERSET_DIR / "tests" / "e2e"):
     sys.path.insert(0, str(path))
 
 # Tests that import Superset's modules load this minimal config rather than superset_config.py

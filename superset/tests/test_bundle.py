@@ -6,15 +6,12 @@ else from the team contract's column list below.
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import zipfile
 
 import duckdb
 import pytest
 import yaml
-from bootstrap import BUNDLE_ROOT, build_bundle, load_bundle
 from conftest import BUNDLE_DIR, REPO_ROOT
 from superset_checks import chart_sql, dashboard_chart_uuids, read_bundle
 
@@ -152,8 +149,10 @@ def test_every_chart_dataset_and_field_exists(bundle):
         for c in used_columns:
             assert c in columns, f"{chart['_file']}: column {c!r}"
         # the saved query behind /api/v1/chart/{id}/data/ uses the same fields
-        qc = chart["query_context"]
-        assert isinstance(qc, dict) and len(qc["queries"]) == 1, chart["_file"]
+        # a JSON document in a string, as Superset exports it and as its importer requires
+        assert isinstance(chart["query_context"], str), chart["_file"]
+        qc = json.loads(chart["query_context"])
+        assert len(qc["queries"]) == 1, chart["_file"]
         query = qc["queries"][0]
         assert set(query["metrics"]) <= metrics and set(query["columns"]) <= columns, chart["_file"]
         assert set(query["metrics"]) == set(
@@ -217,31 +216,22 @@ def test_every_chart_query_runs_on_the_mart_schema(bundle, snapshot):
         assert rows and len(rows[0]) == len(names), chart["_file"]
 
 
-def test_bundle_zips_for_superset(tmp_path):
-    data = build_bundle(BUNDLE_DIR, duckdb_path="/data/published/taxi.duckdb")
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        names = zf.namelist()
-        assert all(n.startswith(f"{BUNDLE_ROOT}/") for n in names)
-        assert f"{BUNDLE_ROOT}/metadata.yaml" in names
-        meta = yaml.safe_load(zf.read(f"{BUNDLE_ROOT}/metadata.yaml"))
-        assert meta["version"] == "1.0.0" and meta["type"] == "assets"
-        for kind in ("databases/", "datasets/", "charts/", "dashboards/"):
-            assert any(n.startswith(f"{BUNDLE_ROOT}/{kind}") for n in names), kind
-        for name in names:
-            doc = yaml.safe_load(zf.read(name))
-            if "/charts/" in name:
-                json.loads(doc["query_context"])  # a JSON string, as Superset stores it
-            if "/databases/" in name:
-                assert (
-                    doc["sqlalchemy_uri"]
-                    == "duckdb:////data/published/taxi.duckdb?access_mode=read_only"
-                )
-                assert doc["extra"] is not None  # Superset's importer needs `extra`
+def test_bundle_is_in_superset_export_format():
+    """What docker/import_dashboards.py hands to Superset as is (test_startup.py imports it)."""
+    meta = yaml.safe_load((BUNDLE_DIR / "metadata.yaml").read_text())
+    assert meta["version"] == "1.0.0" and meta["type"] == "assets"
+    for kind in ("databases", "datasets", "charts", "dashboards"):
+        assert any((BUNDLE_DIR / kind).rglob("*.yaml")), kind
+    (db_file,) = (BUNDLE_DIR / "databases").glob("*.yaml")
+    assert yaml.safe_load(db_file.read_text())["extra"] is not None  # the importer needs it
 
 
-def test_database_uri_always_read_only():
-    docs = load_bundle(BUNDLE_DIR)
-    (db,) = [d for n, d in docs.items() if n.startswith("databases/")]
-    assert db["sqlalchemy_uri"] == "duckdb:////published/taxi.duckdb?access_mode=read_only"
-    with pytest.raises(ValueError):
-        load_bundle(BUNDLE_DIR, duckdb_path="relative/taxi.duckdb")
+def test_the_bundle_does_not_name_the_snapshot_path():
+    """Its one home is SUPERSET_DUCKDB_PATH (docker/init.sh sets the URI from it)."""
+    (db_file,) = (BUNDLE_DIR / "databases").glob("*.yaml")
+    database = yaml.safe_load(db_file.read_text())
+    assert database["sqlalchemy_uri"] == "duckdb:///:memory:"
+    assert not any(".duckdb" in file.read_text() for file in BUNDLE_DIR.rglob("*.yaml"))
+    # what docker/init.sh's set-database-uri matches on
+    init = (BUNDLE_DIR.parent / "docker" / "init.sh").read_text()
+    assert f'warehouse="{database["database_name"]}"' in init

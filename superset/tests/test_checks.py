@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import duckdb
 import pytest
@@ -41,11 +42,12 @@ def test_sql_matches_an_independent_query(bundle, snapshot):
 
 def test_unsupported_parts_are_refused(bundle):
     chart = dict(by_name(bundle, "Daily trips"))
+    saved = json.loads(chart["query_context"])  # a JSON string, as Superset stores it
     qc = {
-        **chart["query_context"],
+        **saved,
         "queries": [
             {
-                **chart["query_context"]["queries"][0],
+                **saved["queries"][0],
                 "filters": [
                     {"col": "date_of_business", "op": "TEMPORAL_RANGE", "val": "Last week"}
                 ],

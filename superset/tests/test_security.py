@@ -1,29 +1,28 @@
 """The warehouse connection cannot write, attach or read files.
 
-Opens the snapshot exactly as Superset does: SQLAlchemy + duckdb-engine with the bundle's URI and
-engine_params (connect_args.config). Superset's own guard (allow_dml: false) relies on its SQL
-parser, which does not see COPY ... TO or ATTACH as mutations (checked below): DuckDB's
-enable_external_access=false is the guard that stops them.
+Opens the snapshot exactly as Superset does: SQLAlchemy + duckdb-engine with the URI
+docker/init.sh stores and the bundle's engine_params (connect_args.config). Superset's own guard
+(allow_dml: false) relies on its SQL parser, which does not see COPY ... TO or ATTACH as
+mutations (checked below): DuckDB's enable_external_access=false is the guard that stops them.
 """
 
 from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from bootstrap import load_bundle
-from conftest import BUNDLE_DIR
+import yaml
+from conftest import BUNDLE_DIR, WAREHOUSE_URI
 
 
 @pytest.fixture(scope="module")
 def database_doc() -> dict:
-    docs = load_bundle(BUNDLE_DIR)
-    (doc,) = [d for name, d in docs.items() if name.startswith("databases/")]
-    return doc
+    (file,) = (BUNDLE_DIR / "databases").glob("*.yaml")
+    return yaml.safe_load(file.read_text())
 
 
 @pytest.fixture()
 def engine(database_doc, snapshot):
-    uri = database_doc["sqlalchemy_uri"].replace("/published/taxi.duckdb", str(snapshot))
+    uri = WAREHOUSE_URI.format(path=snapshot)  # the URI docker/init.sh stores
     params = database_doc["extra"]["engine_params"]
     eng = sa.create_engine(uri, poolclass=sa.pool.NullPool, **params)
     yield eng
@@ -34,7 +33,7 @@ def test_superset_flags(database_doc):
     assert database_doc["allow_dml"] is False
     assert database_doc["allow_file_upload"] is False
     assert database_doc["allow_ctas"] is False and database_doc["allow_cvas"] is False
-    assert "access_mode=read_only" in database_doc["sqlalchemy_uri"]
+    assert "access_mode=read_only" in WAREHOUSE_URI
     config = database_doc["extra"]["engine_params"]["connect_args"]["config"]
     assert config["enable_external_access"] is False
     assert config["lock_configuration"] is True
