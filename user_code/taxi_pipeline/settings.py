@@ -25,6 +25,8 @@ DEFAULT_SAMPLE_TRIPS_PER_MONTH = 20000
 # The course's range: three months a fresh deployment fills by itself.
 DEFAULT_START_MONTH = "2023-01"
 DEFAULT_END_MONTH = "2023-03"
+# TAXI_END_MONTH=latest: no end, the partitions grow up to the current month.
+OPEN_END = "latest"
 # The file Superset reads is named after the warehouse: DuckDB names a database after its file,
 # and dbt's relation names carry that name ("taxi"."main"."stg_trips").
 WAREHOUSE_FILE_NAME = "taxi.duckdb"
@@ -71,7 +73,10 @@ class Settings:
 def _month(env: Mapping[str, str], name: str, default: str | None) -> str | None:
     value = env.get(name, "").strip() or default
     if value is not None and not _MONTH.match(value):
-        raise SettingsError(f"{name}={value!r} is not a month: use the form YYYY-MM, e.g. 2023-01.")
+        also = f" or {OPEN_END}" if name == "TAXI_END_MONTH" else ""
+        raise SettingsError(
+            f"{name}={value!r} is not a month: use the form YYYY-MM, e.g. 2023-01{also}."
+        )
     return value
 
 
@@ -100,8 +105,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
 
     start = _month(env, "TAXI_START_MONTH", DEFAULT_START_MONTH)
-    # An explicitly empty TAXI_END_MONTH means open-ended; unset means the course's range.
-    end = _month(env, "TAXI_END_MONTH", None) if "TAXI_END_MONTH" in env else DEFAULT_END_MONTH
+    # Empty counts as unset everywhere: compose hands every variable over, set in .env or not.
+    if env.get("TAXI_END_MONTH", "").strip().lower() == OPEN_END:
+        end = None
+    else:
+        end = _month(env, "TAXI_END_MONTH", DEFAULT_END_MONTH)
     if end is not None and end < start:
         raise SettingsError(f"TAXI_END_MONTH={end} is before TAXI_START_MONTH={start}.")
 
