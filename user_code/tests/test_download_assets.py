@@ -110,3 +110,33 @@ def test_a_transient_error_is_retried_then_loads(loaded, site):
     ]
     assert notices == ["Download attempt 1 failed (HTTP 503 Service Unavailable); retrying in 0 s"]
     assert [row[0] for row in _rows(settings)] == ["2023-01-01", "2023-02-01"]
+
+
+def _zones(settings):
+    with duckdb.connect(str(settings.duckdb_database), read_only=True) as conn:
+        return conn.execute("select * from raw_taxis.zones order by zone_id").fetchall()
+
+
+def test_a_bad_zone_lookup_keeps_the_good_one_and_the_loaded_zones(loaded, site):
+    """A lookup repeating a LocationID fails the download, not the load: the good local copy is
+    never replaced by a file the loader would refuse, and raw_taxis.zones stays as it was."""
+    settings, resources, instance, ingest = loaded
+    good_file = (settings.raw_dir / "taxi_zone_lookup.csv").read_bytes()
+    good_zones = _zones(settings)
+    site.serve(
+        "/misc/taxi_zone_lookup.csv",
+        Reply(
+            body=good_file + b'7,"Queens","Astoria again","Boro Zone"\n', content_type="text/csv"
+        ),
+    )
+    result = dg.materialize(
+        ingest[2:], resources=resources, instance=instance, raise_on_error=False
+    )
+    assert not result.success
+    [failure] = result.get_step_failure_events()
+    assert failure.step_key == "taxi_zones_file"
+    message = failure.step_failure_data.error.message
+    assert "repeats LocationIDs [7]" in message
+    assert "Fix: keep the lookup in place (it is unchanged) and retry once the TLC" in message
+    assert (settings.raw_dir / "taxi_zone_lookup.csv").read_bytes() == good_file
+    assert _zones(settings) == good_zones

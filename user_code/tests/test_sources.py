@@ -7,7 +7,9 @@ port) in a thread; responses are scripted per path and the server counts the hit
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
+import stat
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 from tlc_server import Reply, TLCServer
 
 from taxi_pipeline.sources import layout
+from taxi_pipeline.sources import tlc as tlc_module
 from taxi_pipeline.sources.layout import (
     REQUIRED_TRIP_COLUMNS,
     TRIP_COLUMNS_2023,
@@ -243,6 +246,18 @@ def _missing_columns_parquet(tmp_path: Path) -> bytes:
     return parquet_bytes(table, tmp_path)
 
 
+def _zones_variant(tmp_path: Path, edit) -> bytes:
+    """The sample lookup's bytes after `edit(lines)` (a list of its lines, header first)."""
+    lines = write_sample_zones(tmp_path / "variant").read_text().splitlines()
+    return ("\n".join(edit(lines)) + "\n").encode()
+
+
+def _typed_parquet(tmp_path: Path, column: str, values: list, typ: pa.DataType) -> bytes:
+    table = trips_table([{}] * len(values))
+    index = table.schema.get_field_index(column)
+    return parquet_bytes(table.set_column(index, column, pa.array(values, typ)), tmp_path)
+
+
 BAD_CASES = {
     # id: (path, reply factory(trips_bytes, tmp_path), exception type, message fragments, hits)
     "trips-404": (
@@ -323,6 +338,146 @@ BAD_CASES = {
         ["not a parquet file", TRIPS_PATH],
         1,
     ),
+    "trips-401": (
+        TRIPS_PATH,
+        lambda b, t: Reply(401, b"who are you"),
+        DownloadError,
+        ["HTTP 401", TRIPS_PATH],
+        1,
+    ),
+    "trips-empty-file": (
+        TRIPS_PATH,
+        lambda b, t: Reply(200, b""),
+        InvalidFileError,
+        ["empty (0 bytes)", TRIPS_PATH],
+        1,
+    ),
+    "trips-no-rows": (
+        TRIPS_PATH,
+        lambda b, t: Reply(200, parquet_bytes(trips_table([]), t)),
+        InvalidFileError,
+        ["holds no trips (0 rows)", TRIPS_PATH],
+        1,
+    ),
+    "trips-pickup-as-text": (
+        TRIPS_PATH,
+        lambda b, t: Reply(
+            200, _typed_parquet(t, "tpep_pickup_datetime", ["2023-01-10 08:00:00"], pa.string())
+        ),
+        InvalidFileError,
+        ["unexpected types: tpep_pickup_datetime is string", TRIPS_PATH],
+        1,
+    ),
+    "trips-fare-as-text": (
+        TRIPS_PATH,
+        lambda b, t: Reply(200, _typed_parquet(t, "fare_amount", ["17.00"], pa.string())),
+        InvalidFileError,
+        ["unexpected types: fare_amount is string", TRIPS_PATH],
+        1,
+    ),
+    "zones-repeated-location-id": (
+        ZONES_PATH,
+        lambda b, t: Reply(
+            200,
+            _zones_variant(t, lambda lines: [*lines, '7,"Queens","Astoria again","Boro Zone"']),
+            "text/csv",
+        ),
+        InvalidFileError,
+        ["repeats LocationIDs [7]", ZONES_PATH, "unchanged"],
+        1,
+    ),
+    "zones-too-few": (
+        ZONES_PATH,
+        lambda b, t: Reply(200, _zones_variant(t, lambda lines: lines[:4]), "text/csv"),
+        InvalidFileError,
+        ["holds 3 zones, expected 250..300", ZONES_PATH],
+        1,
+    ),
+    "zones-location-id-zero": (
+        ZONES_PATH,
+        lambda b, t: Reply(
+            200,
+            _zones_variant(t, lambda lines: [*lines, '0,"Queens","Nowhere","Boro Zone"']),
+            "text/csv",
+        ),
+        InvalidFileError,
+        ["LocationIDs below 1: [0]", ZONES_PATH],
+        1,
+    ),
+    "zones-missing-column": (
+        ZONES_PATH,
+        lambda b, t: Reply(
+            200,
+            _zones_variant(t, lambda lines: [line.rsplit(",", 1)[0] for line in lines]),
+            "text/csv",
+        ),
+        InvalidFileError,
+        ["the CSV header is ['LocationID', 'Borough', 'Zone']", ZONES_PATH],
+        1,
+    ),
+    "zones-location-id-not-a-number": (
+        ZONES_PATH,
+        lambda b, t: Reply(
+            200,
+            _zones_variant(t, lambda lines: [*lines, 'x1,"Queens","Astoria","Boro Zone"']),
+            "text/csv",
+        ),
+        InvalidFileError,
+        ["LocationID 'x1' is not a whole number", ZONES_PATH],
+        1,
+    ),
+    "zones-empty-file": (
+        ZONES_PATH,
+        lambda b, t: Reply(200, b"", "text/csv"),
+        InvalidFileError,
+        ["empty (0 bytes)", ZONES_PATH],
+        1,
+    ),
+    "zones-not-utf8": (
+        ZONES_PATH,
+        lambda b, t: Reply(
+            200,
+            _zones_variant(t, lambda lines: lines).replace(b"Astoria", b"Ast\xf6ria"),
+            "text/csv",
+        ),
+        InvalidFileError,
+        ["not UTF-8", ZONES_PATH],
+        1,
+    ),
+}
+
+# The fix each cause gets (the text after "Fix:"): its own, not one hint for every failure.
+FORMAT_CHANGED = "the TLC changed the file format: the loader's layout in taxi_pipeline/sources/"
+RETRY = "the transfer was damaged or cut short: materialize it again"
+SERVER = "the server or network is failing or slow: retry later"
+INCONSISTENT = "keep the lookup in place (it is unchanged) and retry once the TLC has corrected"
+FIXES = {
+    "trips-404": "the month is not published yet",
+    "trips-403": "the month is not published yet",
+    "zones-404": "the zone lookup is always published, so the base URL is wrong",
+    "trips-500-forever": SERVER,
+    "trips-cut-short-forever": SERVER,
+    "zones-html-page": "a proxy, captive portal or web site answered",
+    "zones-html-as-csv": "a proxy, captive portal or web site answered",
+    "trips-html-page": "a proxy, captive portal or web site answered",
+    "zones-wrong-header": FORMAT_CHANGED,
+    "trips-truncated": RETRY,
+    "trips-missing-columns": FORMAT_CHANGED + "layout.py must learn it (REQUIRED_TRIP_COLUMNS",
+    "trips-not-parquet": "the server sent another kind of file",
+    "trips-401": "the TLC file store answers 200 or 404",
+    "trips-empty-file": RETRY,
+    "trips-no-rows": "the TLC published the month without trips",
+    "trips-pickup-as-text": FORMAT_CHANGED
+    + "layout.py must learn it (TIMESTAMP_/STRING_/NUMERIC_TRIP_COLUMNS must accept "
+    "tpep_pickup_datetime as string",
+    "trips-fare-as-text": FORMAT_CHANGED,
+    "zones-repeated-location-id": INCONSISTENT,
+    "zones-too-few": INCONSISTENT,
+    "zones-location-id-zero": INCONSISTENT,
+    "zones-missing-column": FORMAT_CHANGED + "layout.py must learn it (ZONE_COLUMNS must become",
+    "zones-location-id-not-a-number": FORMAT_CHANGED,
+    "zones-empty-file": RETRY,
+    "zones-not-utf8": FORMAT_CHANGED,
 }
 
 
@@ -343,6 +498,74 @@ def test_failed_download_changes_nothing(case, tlc, good_state, trips_bytes, tmp
         assert fragment.lower() in message.lower(), (fragment, message)
     assert info.value.url == tlc.base_url + path
     assert tlc.hits[path] == hits  # 404/403 and bad content are never retried
+    fix = message.split("Fix: ", 1)[1]
+    assert fix.startswith(FIXES[case]), (FIXES[case], fix)
+    # Only causes the base URL can explain point at it: a retry or a new layout is the fix else.
+    if FIXES[case] in (FORMAT_CHANGED, RETRY) or FIXES[case].startswith(FORMAT_CHANGED):
+        assert "TAXI_TLC_BASE_URL" not in message, message
+    check()
+
+
+def test_every_bad_case_names_its_fix():
+    assert set(FIXES) == set(BAD_CASES)
+
+
+def test_what_the_download_accepts_the_loader_loads(good_state, tlc, tmp_path):
+    """What the download accepts, the loader loads: the share of pickups in the month is counted
+    the same way by both (pickups in the month, whatever the dropoff)."""
+    raw, conn, _check = good_state
+    rows = [{"tpep_dropoff_datetime": None}] * 4 + [{}] * 2
+    tlc.serve(TRIPS_PATH, Reply(body=parquet_bytes(trips_table(rows), tmp_path)))
+    path = download_trips(MONTH, raw, tlc.base_url, **FAST)
+    report = load_trips_month(conn, path, MONTH)
+    assert (report.rows_loaded, report.dropped["missing_timestamp"]) == (2, 4)
+
+
+def test_a_file_too_big_for_trip_ids_is_refused_by_the_download(
+    good_state, tlc, trips_bytes, monkeypatch
+):
+    raw, _conn, check = good_state
+    monkeypatch.setattr(tlc_module, "TRIP_ID_ORDINAL_DIGITS", 3)  # 999 trips at most
+    tlc.serve(TRIPS_PATH, Reply(body=trips_bytes))
+    with pytest.raises(InvalidFileError, match="holds 1500 rows: trip ids allow at most 999"):
+        download_trips(MONTH, raw, tlc.base_url, **FAST)
+    check()
+
+
+def test_raw_files_get_the_umask_s_mode(tlc, tmp_path, trips_bytes, zones_bytes):
+    """Not tempfile's 0600: run containers and readers under another user open these files."""
+    tlc.serve(TRIPS_PATH, Reply(body=trips_bytes))
+    tlc.serve(ZONES_PATH, Reply(body=zones_bytes, content_type="text/csv"))
+    old = os.umask(0o022)
+    try:
+        written = [
+            download_trips(MONTH, tmp_path / "tlc", tlc.base_url, **FAST),
+            download_zones(tmp_path / "tlc", tlc.base_url, **FAST),
+            write_sample_trips(MONTH, tmp_path / "sample", 10),
+            write_sample_zones(tmp_path / "sample"),
+        ]
+        os.umask(0o027)
+        written.append(download_zones(tmp_path / "group", tlc.base_url, **FAST))
+    finally:
+        os.umask(old)
+    modes = [stat.S_IMODE(path.stat().st_mode) for path in written]
+    assert modes == [0o644] * 4 + [0o640]
+
+
+def test_a_zone_lookup_with_a_byte_order_mark_loads(tmp_path):
+    path = write_sample_zones(tmp_path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    assert len(verify_zones_file(path).rows) == 265
+    assert load_zones(duckdb.connect(), path).rows_loaded == 265
+
+
+def test_a_base_url_without_scheme_names_the_setting(good_state):
+    raw, _conn, check = good_state
+    with pytest.raises(DownloadError, match="cannot be requested") as info:
+        download_zones(raw, "d37ci6vzurychx.cloudfront.net", **FAST)
+    assert str(info.value).endswith(
+        "Fix: TAXI_TLC_BASE_URL must be an http(s) URL such as https://d37ci6vzurychx.cloudfront.net."
+    )
     check()
 
 

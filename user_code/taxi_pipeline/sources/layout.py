@@ -12,8 +12,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 from datetime import date
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -55,6 +58,8 @@ NUMERIC_TRIP_COLUMNS: frozenset[str] = (
 
 ZONE_COLUMNS = ("LocationID", "Borough", "Zone", "service_zone")
 ZONES_FILE_NAME = "taxi_zone_lookup.csv"
+# How many zones a lookup may hold to be loaded (the TLC's has 265).
+MIN_ZONES, MAX_ZONES = 250, 300
 
 # Zone ids with a fixed meaning in the TLC lookup.
 EWR_ZONE_ID = 1
@@ -131,3 +136,20 @@ def trips_file_name(month: str) -> str:
     """'2023-01' -> 'yellow_tripdata_2023-01.parquet' (the TLC's own file name)."""
     parse_month(month)
     return f"yellow_tripdata_{month}.parquet"
+
+
+def new_part_file(dest: Path) -> Path:
+    """Create an empty ``.<name>.<random>.part`` file beside `dest` and return its path.
+
+    Beside it, so the final ``os.replace`` onto `dest` is atomic (same filesystem). Created with
+    mode 0666 less the process's umask (0644 under the usual 022), as any new file: tempfile's
+    0600 would survive the replace and lock out run containers and readers under another user.
+    """
+    while True:
+        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.part")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:  # a name another writer drew: draw again
+            continue
+        os.close(fd)
+        return tmp

@@ -58,14 +58,17 @@ null_airport_fee               keep    NULL (column missing or value missing)
 
 `load_zones` replaces ``raw_taxis.zones`` in one transaction after checking the lookup's layout,
 its size (250..300 zones, the real file has 265) and that LocationIDs are unique.
+
+Every check of a file (as opposed to the warehouse) is `verify_trips_file` / `verify_zones_file`
+in `tlc.py`, which the download applies too before it replaces a local file: a downloaded file is
+never refused here for a reason the download could have seen. The share of a month's pickups
+inside the month is counted here by DuckDB, in the pass that counts the quirks, with the same
+definition and threshold as the download's pyarrow count (pickups in the month / rows).
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -73,6 +76,8 @@ from pathlib import Path
 import duckdb
 
 from taxi_pipeline.sources.layout import (
+    MAX_ZONES,
+    MIN_ZONES,
     OPTIONAL_TRIP_COLUMNS,
     RAW_SCHEMA,
     RAW_TRIPS_COLUMNS,
@@ -87,12 +92,16 @@ from taxi_pipeline.sources.layout import (
 from taxi_pipeline.sources.layout import (
     partition_date as month_partition_date,
 )
-from taxi_pipeline.sources.tlc import MIN_SHARE_IN_MONTH, verify_trips_file, verify_zones_file
+from taxi_pipeline.sources.tlc import (
+    MIN_SHARE_IN_MONTH,
+    InvalidFileError,
+    verify_trips_file,
+    verify_zones_file,
+)
 
 MAX_ZONE_ID = 265
 MAX_TRIP_DISTANCE_MILES = 500
 MAX_DURATION_HOURS = 24
-MIN_ZONES, MAX_ZONES = 250, 300
 
 # Drop reasons in the order they are tested (first match wins): (key, SQL condition).
 DROP_RULES: tuple[tuple[str, str], ...] = (
@@ -273,12 +282,16 @@ def _source_select(conn: duckdb.DuckDBPyConnection, path: Path) -> str:
     return f"SELECT {', '.join(exprs)} FROM {source}"
 
 
-def _classified_sql(select_sql: str, month: str) -> str:
+def _month_bounds(month: str) -> dict[str, str]:
     start, end = parse_month(month)
-    bounds = {
+    return {
         "start": _ts(datetime(start.year, start.month, start.day)),
         "end": _ts(datetime(end.year, end.month, end.day)),
     }
+
+
+def _classified_sql(select_sql: str, month: str) -> str:
+    bounds = _month_bounds(month)
     cases = " ".join(f"WHEN {cond.format(**bounds)} THEN '{key}'" for key, cond in DROP_RULES)
     return f"SELECT *, CASE {cases} ELSE NULL END AS drop_reason FROM ({select_sql}) AS src"
 
@@ -292,7 +305,14 @@ def load_trips_month(conn: duckdb.DuckDBPyConnection, path: Path, month: str) ->
     verify_trips_file(path, month, check_pickups=False)
     classified = _classified_sql(_source_select(conn, path), month)
 
-    count_exprs = ["count(*)"]
+    # Pickups inside the month whatever the dropoff, as the download's check counts them: a row
+    # with a missing dropoff is dropped below, but it does not make the file another month's.
+    count_exprs = [
+        "count(*)",
+        "count(*) FILTER (WHERE pickup_datetime >= {start} AND pickup_datetime < {end})".format(
+            **_month_bounds(month)
+        ),
+    ]
     count_exprs += [f"count(*) FILTER (WHERE drop_reason = '{key}')" for key, _ in DROP_RULES]
     count_exprs += [
         f"count(*) FILTER (WHERE drop_reason IS NULL AND ({cond}))"
@@ -321,21 +341,15 @@ def load_trips_month(conn: duckdb.DuckDBPyConnection, path: Path, month: str) ->
         _convert_text_trip_ids(c)
         values = list(c.execute(counts_sql).fetchone())
         rows_in_file = values.pop(0)
+        in_month = values.pop(0)
         dropped = {key: values.pop(0) for key, _ in DROP_RULES}
         fixed = {key: values.pop(0) for key, _ in FIX_RULES}
         kept = {key: values.pop(0) for key, _ in KEEP_RULES}
-        in_month = rows_in_file - dropped["missing_timestamp"] - dropped["pickup_outside_month"]
         if in_month < MIN_SHARE_IN_MONTH * rows_in_file:
             raise LoadError(
                 f"Trips file {path} is not the {month} trips file: only {in_month} of its "
                 f"{rows_in_file} pickups fall in {month}; nothing was loaded. Fix: delete it and "
                 f"fetch it again (materialize taxi_trips_file for {month})."
-            )
-        if rows_in_file >= 10**TRIP_ID_ORDINAL_DIGITS:
-            raise LoadError(
-                f"{path} holds {rows_in_file} rows: trip ids allow at most "
-                f"{10**TRIP_ID_ORDINAL_DIGITS - 1} a month (real months hold 3-15 million); "
-                "nothing was loaded. Is it really one month of yellow-taxi trips?"
             )
         expected = rows_in_file - sum(dropped.values())
         c.execute(f"DELETE FROM {RAW_TRIPS_TABLE} WHERE partition_date = ?", [pdate])
@@ -395,37 +409,12 @@ def load_zones(
 ) -> LoadReport:
     """Replace raw_taxis.zones with the lookup CSV at `path`, atomically."""
     path = Path(path)
-    verify_zones_file(path)  # layout: header, 4 fields per line, integer ids
-    text = path.read_bytes().decode("utf-8-sig")
-    lines = list(csv.reader(io.StringIO(text, newline="")))[1:]
-    rows: list[tuple[int, str | None, str | None, str | None]] = []
-    blank_lines = blanks_to_null = 0
-    for line in lines:
-        if not any(cell.strip() for cell in line):
-            blank_lines += 1
-            continue
-        values: list[str | None] = []
-        for cell in line[1:]:
-            cell = cell.strip()
-            if cell == "":
-                blanks_to_null += 1
-            values.append(cell or None)
-        rows.append((int(line[0]), values[0], values[1], values[2]))
-
-    ids = [r[0] for r in rows]
-    duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
-    if duplicates:
-        raise LoadError(
-            f"Zone lookup {path} repeats LocationIDs {duplicates[:10]}; nothing was loaded. "
-            "Fix: download the lookup again (materialize taxi_zones_file)."
-        )
-    if not min_rows <= len(rows) <= max_rows:
-        raise LoadError(
-            f"Zone lookup {path} holds {len(rows)} zones, expected {min_rows}..{max_rows} "
-            "(the TLC's has 265); nothing was loaded. Fix: check the file / TAXI_TLC_BASE_URL."
-        )
-    if any(i < 1 for i in ids):
-        raise LoadError(f"Zone lookup {path} has LocationIDs below 1; nothing was loaded.")
+    try:
+        # The same checks the download applied before it put the file in place.
+        lookup = verify_zones_file(path, min_rows=min_rows, max_rows=max_rows)
+    except InvalidFileError as exc:
+        raise LoadError(f"{exc} Nothing was loaded: {RAW_ZONES_TABLE} is unchanged.") from exc
+    rows = lookup.rows
 
     def steps(c: duckdb.DuckDBPyConnection) -> LoadReport:
         c.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
@@ -442,10 +431,10 @@ def load_zones(
             )
         special = sum(1 for r in rows if r[1] in ("Unknown", "N/A"))
         return LoadReport(
-            rows_in_file=len(rows) + blank_lines,
+            rows_in_file=len(rows) + lookup.blank_lines,
             rows_loaded=loaded,
-            dropped={"blank_line": blank_lines},
-            fixed={"blank_to_null": blanks_to_null},
+            dropped={"blank_line": lookup.blank_lines},
+            fixed={"blank_to_null": lookup.blanks_to_null},
             kept={"unknown_or_outside_nyc": special},
             table=RAW_ZONES_TABLE,
             source=str(path),

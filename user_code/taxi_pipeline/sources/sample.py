@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -48,6 +47,7 @@ from taxi_pipeline.sources.layout import (
     UNKNOWN_ZONE_ID,
     ZONE_COLUMNS,
     ZONES_FILE_NAME,
+    new_part_file,
     parse_month,
     trips_file_name,
 )
@@ -638,9 +638,7 @@ def write_sample_trips(month: str, dest_dir: Path, rows: int, seed: int = 2023) 
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / trips_file_name(month)
-    fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{dest.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = new_part_file(dest)
     try:
         with pq.ParquetWriter(tmp, TRIPS_SCHEMA_2023, compression="snappy") as writer:
             for table in iter_sample_trip_tables(month, rows, seed):
@@ -656,10 +654,9 @@ def write_sample_zones(dest_dir: Path) -> Path:
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / ZONES_FILE_NAME
-    fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
+    tmp = new_part_file(dest)
     try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
+        with open(tmp, "w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
             writer.writerow(ZONE_COLUMNS)
             writer.writerows(ZONES)

@@ -16,11 +16,14 @@ What one download does:
 3. Permanent failures are not retried: 404/403/410 (the month is not published yet or the base
    URL is wrong), any other 4xx/3xx, an HTML page instead of the file, and a file that fails
    verification (`verify_trips_file` / `verify_zones_file`).
-4. Only a verified file is ``os.replace``-d onto ``dest_dir/<TLC file name>``; on any failure the
-   temporary file is deleted, so a previously downloaded good file is never clobbered.
+4. Only a file that passed every check the loader will apply (the loaders call the same
+   `verify_*` functions) is ``os.replace``-d onto ``dest_dir/<TLC file name>``, with the mode the
+   process's umask gives new files; on any failure the temporary file is deleted, so a previously
+   downloaded good file is never clobbered.
 
 Every failure raises `DownloadError` (verification failures its subclass `InvalidFileError`)
-whose message names the URL or file, the cause, and what to do about it.
+whose message names the URL or file, the cause, and the fix for that cause: waiting for the TLC,
+the base URL or a proxy, a retry, or teaching `layout.py` a new file format.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ import csv
 import io
 import logging
 import os
-import tempfile
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
@@ -45,12 +49,16 @@ from urllib3.exceptions import TimeoutError as HTTPTimeoutError
 from urllib3.util import Retry
 
 from taxi_pipeline.sources.layout import (
+    MAX_ZONES,
+    MIN_ZONES,
     NUMERIC_TRIP_COLUMNS,
     REQUIRED_TRIP_COLUMNS,
     STRING_TRIP_COLUMNS,
     TIMESTAMP_TRIP_COLUMNS,
+    TRIP_ID_ORDINAL_DIGITS,
     ZONE_COLUMNS,
     ZONES_FILE_NAME,
+    new_part_file,
     parse_month,
     trips_file_name,
 )
@@ -61,6 +69,24 @@ CHUNK_BYTES = 1 << 20
 MAX_BACKOFF_SECONDS = 60
 RETRY_STATUSES = frozenset({429, *range(500, 600)})
 BASE_URL_HINT = "check TAXI_TLC_BASE_URL"
+# The fix for each kind of cause (a cause names its own when it is not a damaged transfer).
+RETRY_FIX = "the transfer was damaged or cut short: materialize it again to download it anew"
+HTML_FIX = (
+    "a proxy, captive portal or web site answered instead of the TLC file store: fix the network "
+    "(HTTP(S)_PROXY, portal login) or set TAXI_TLC_BASE_URL to the file store or a mirror of it"
+)
+NOT_PUBLISHED_FIX = (
+    "the month is not published yet (the TLC publishes each month about two months after it "
+    "ends): wait for it, or narrow the months (TAXI_START_MONTH/TAXI_END_MONTH); if months "
+    f"that are out fail too, {BASE_URL_HINT}"
+)
+ZONES_NOT_FOUND_FIX = (
+    f"the zone lookup is always published, so the base URL is wrong: {BASE_URL_HINT}"
+)
+SERVER_FIX = (
+    "the server or network is failing or slow: retry later (materialize again); if it persists, "
+    f"{BASE_URL_HINT} and the network"
+)
 # A month file is the right month when at least this share of its pickups fall inside it
 # (real files carry a few stray rows from other months or years).
 MIN_SHARE_IN_MONTH = 0.5
@@ -92,7 +118,20 @@ class InvalidFileError(DownloadError):
 
 
 class _Invalid(Exception):
-    """Raised by the file checks with just the cause; callers add the file/URL and the fix."""
+    """Raised by the file checks with the cause and, unless the file is merely damaged (empty,
+    truncated, unreadable: fetching it again helps), the fix for that cause. Callers add the
+    file or URL."""
+
+    def __init__(self, cause: str, fix: str | None = None) -> None:
+        super().__init__(cause)
+        self.fix = fix
+
+
+def _format_fix(what: str) -> str:
+    return (
+        "the TLC changed the file format: the loader's layout in taxi_pipeline/sources/layout.py "
+        f"must learn it ({what}); the files and data already loaded are kept"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -115,13 +154,17 @@ def _sniff_html(path: Path) -> None:
     with open(path, "rb") as fh:
         head = fh.read(512).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")):
-        raise _Invalid("it is an HTML/XML page, not the data file (an error or login page?)")
+        raise _Invalid(
+            "it is an HTML/XML page, not the data file (an error or login page?)", HTML_FIX
+        )
 
 
 def _check_trips(path: Path, month: str, check_pickups: bool = True) -> int:
     start, end = parse_month(month)
     if not path.is_file():
-        raise _Invalid("the file does not exist")
+        raise _Invalid(
+            "the file does not exist", f"materialize taxi_trips_file for {month} to download it"
+        )
     size = path.stat().st_size
     if size == 0:
         raise _Invalid("the file is empty (0 bytes)")
@@ -131,7 +174,11 @@ def _check_trips(path: Path, month: str, check_pickups: bool = True) -> int:
         fh.seek(max(0, size - 4))
         tail = fh.read(4)
     if head != b"PAR1":
-        raise _Invalid(f"it is not a parquet file (starts with {head!r}, not b'PAR1')")
+        raise _Invalid(
+            f"it is not a parquet file (starts with {head!r}, not b'PAR1')",
+            f"the server sent another kind of file: {BASE_URL_HINT} (it must serve the TLC's "
+            "parquet files under trip-data/)",
+        )
     if tail != b"PAR1":
         raise _Invalid(
             f"the parquet file is truncated or corrupt ({size} bytes, no parquet footer at the end)"
@@ -148,7 +195,11 @@ def _check_trips(path: Path, month: str, check_pickups: bool = True) -> int:
     if missing:
         raise _Invalid(
             f"required columns are missing: {', '.join(missing)} "
-            f"(the file has: {', '.join(schema.names)})"
+            f"(the file has: {', '.join(schema.names)})",
+            _format_fix(
+                f"REQUIRED_TRIP_COLUMNS and loading.py's _SOURCE_COLUMNS must map the columns "
+                f"that replaced {', '.join(missing)}"
+            ),
         )
     wrong = []
     for wanted in sorted(REQUIRED_TRIP_COLUMNS | {"congestion_surcharge", "airport_fee"}):
@@ -164,11 +215,28 @@ def _check_trips(path: Path, month: str, check_pickups: bool = True) -> int:
             assert wanted in NUMERIC_TRIP_COLUMNS
             ok = pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_null(typ)
         if not ok:
-            wrong.append(f"{name} is {typ}")
+            wrong.append((name, typ))
     if wrong:
-        raise _Invalid(f"columns have unexpected types: {', '.join(wrong)}")
+        raise _Invalid(
+            f"columns have unexpected types: {', '.join(f'{n} is {t}' for n, t in wrong)}",
+            _format_fix(
+                "TIMESTAMP_/STRING_/NUMERIC_TRIP_COLUMNS must accept "
+                f"{', '.join(f'{n} as {t}' for n, t in wrong)}, and loading.py's _SOURCE_COLUMNS "
+                "cast it"
+            ),
+        )
     if num_rows == 0:
-        raise _Invalid("the parquet file holds no trips (0 rows)")
+        raise _Invalid(
+            "the parquet file holds no trips (0 rows)",
+            "the TLC published the month without trips: wait for a corrected file, or leave the "
+            "month out (TAXI_START_MONTH/TAXI_END_MONTH)",
+        )
+    if num_rows >= 10**TRIP_ID_ORDINAL_DIGITS:
+        raise _Invalid(
+            f"it holds {num_rows} rows: trip ids allow at most "
+            f"{10**TRIP_ID_ORDINAL_DIGITS - 1} a month (real months hold 3-15 million)",
+            f"it is not one month of yellow-taxi trips: {BASE_URL_HINT}",
+        )
 
     if not check_pickups:
         return num_rows
@@ -191,14 +259,24 @@ def _check_trips(path: Path, month: str, check_pickups: bool = True) -> int:
         lo_seen, hi_seen = pc.min(pickups).as_py(), pc.max(pickups).as_py()
         raise _Invalid(
             f"only {inside} of its {num_rows} pickups fall in {month} "
-            f"(pickups range {lo_seen} .. {hi_seen}): it is not the {month} trips file"
+            f"(pickups range {lo_seen} .. {hi_seen}): it is not the {month} trips file",
+            f"the server answered with another month's file: {BASE_URL_HINT}",
         )
     return num_rows
 
 
-def _check_zones(path: Path) -> int:
+@dataclass
+class ZoneLookup:
+    """The zone lookup's rows as `load_zones` inserts them, and what it counted on the way."""
+
+    rows: list[tuple[int, str | None, str | None, str | None]]
+    blank_lines: int
+    blanks_to_null: int
+
+
+def _check_zones(path: Path, min_rows: int = MIN_ZONES, max_rows: int = MAX_ZONES) -> ZoneLookup:
     if not path.is_file():
-        raise _Invalid("the file does not exist")
+        raise _Invalid("the file does not exist", "materialize taxi_zones_file to download it")
     if path.stat().st_size == 0:
         raise _Invalid("the file is empty (0 bytes)")
     _sniff_html(path)
@@ -206,28 +284,60 @@ def _check_zones(path: Path) -> int:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise _Invalid(f"it is not UTF-8 text ({exc})") from exc
+        raise _Invalid(
+            f"it is not UTF-8 text ({exc})", _format_fix("the lookup's encoding")
+        ) from exc
     rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows:
         raise _Invalid("the CSV has no header")
     header = [cell.strip() for cell in rows[0]]
     if [h.lower() for h in header] != [c.lower() for c in ZONE_COLUMNS]:
-        raise _Invalid(f"the CSV header is {header!r}, expected {list(ZONE_COLUMNS)!r}")
-    data = [r for r in rows[1:] if any(cell.strip() for cell in r)]
-    if not data:
-        raise _Invalid("the CSV has a header but no zones")
+        raise _Invalid(
+            f"the CSV header is {header!r}, expected {list(ZONE_COLUMNS)!r}",
+            _format_fix(f"ZONE_COLUMNS must become {header!r}"),
+        )
+    zones: list[tuple[int, str | None, str | None, str | None]] = []
+    blank_lines = blanks_to_null = 0
     for lineno, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
+            blank_lines += 1
             continue
         if len(row) != len(ZONE_COLUMNS):
             raise _Invalid(
-                f"line {lineno} has {len(row)} fields, expected {len(ZONE_COLUMNS)}: {row!r}"
+                f"line {lineno} has {len(row)} fields, expected {len(ZONE_COLUMNS)}: {row!r}",
+                _format_fix(f"ZONE_COLUMNS has {len(ZONE_COLUMNS)} columns"),
             )
         try:
-            int(row[0])
+            zone_id = int(row[0])
         except ValueError:
-            raise _Invalid(f"line {lineno}: LocationID {row[0]!r} is not a whole number") from None
-    return len(data)
+            raise _Invalid(
+                f"line {lineno}: LocationID {row[0]!r} is not a whole number",
+                _format_fix("LocationID must be a whole number"),
+            ) from None
+        values = [cell.strip() or None for cell in row[1:]]
+        blanks_to_null += values.count(None)
+        zones.append((zone_id, values[0], values[1], values[2]))
+    if not zones:
+        raise _Invalid("the CSV has a header but no zones")
+
+    # The published lookup is inconsistent (or not the TLC's): fetching it again now does not
+    # help, and the good copy already in place keeps loading.
+    inconsistent = (
+        "keep the lookup in place (it is unchanged) and retry once the TLC has corrected the "
+        f"file; if this is not the TLC's lookup, {BASE_URL_HINT}"
+    )
+    duplicates = sorted(i for i, n in Counter(z[0] for z in zones).items() if n > 1)
+    if duplicates:
+        raise _Invalid(f"it repeats LocationIDs {duplicates[:10]}", inconsistent)
+    if not min_rows <= len(zones) <= max_rows:
+        raise _Invalid(
+            f"it holds {len(zones)} zones, expected {min_rows}..{max_rows} (the TLC's has 265)",
+            inconsistent,
+        )
+    below = sorted(z[0] for z in zones if z[0] < 1)
+    if below:
+        raise _Invalid(f"it has LocationIDs below 1: {below[:10]}", inconsistent)
+    return ZoneLookup(zones, blank_lines, blanks_to_null)
 
 
 def verify_trips_file(path: Path, month: str, *, check_pickups: bool = True) -> None:
@@ -243,24 +353,30 @@ def verify_trips_file(path: Path, month: str, *, check_pickups: bool = True) -> 
     try:
         _check_trips(path, month, check_pickups)
     except _Invalid as exc:
+        fix = (
+            exc.fix or f"delete it and download it again (materialize taxi_trips_file for {month})"
+        )
         raise InvalidFileError(
-            f"Trips file {path} for {month} is not usable: {exc}. Fix: delete it and download it "
-            f"again (materialize taxi_trips_file for {month}); if it keeps failing, "
-            f"{BASE_URL_HINT}.",
-            path=path,
+            f"Trips file {path} for {month} is not usable: {exc}. Fix: {fix}.", path=path
         ) from None
 
 
-def verify_zones_file(path: Path) -> None:
-    """Raise `InvalidFileError` unless `path` is a CSV in the TLC zone lookup layout."""
+def verify_zones_file(
+    path: Path, *, min_rows: int = MIN_ZONES, max_rows: int = MAX_ZONES
+) -> ZoneLookup:
+    """Return the zone lookup at `path`, or raise `InvalidFileError` naming the cause.
+
+    Every check `load_zones` relies on, so a download that passes it cannot be refused by the
+    loader: the TLC layout (header, 4 fields a line, whole-number ids, UTF-8 with or without a
+    byte-order mark), unique LocationIDs, all at least 1, and `min_rows..max_rows` zones.
+    """
     path = Path(path)
     try:
-        _check_zones(path)
+        return _check_zones(path, min_rows, max_rows)
     except _Invalid as exc:
+        fix = exc.fix or "delete it and download it again (materialize taxi_zones_file)"
         raise InvalidFileError(
-            f"Zone lookup {path} is not usable: {exc}. Fix: delete it and download it again "
-            f"(materialize taxi_zones_file); if it keeps failing, {BASE_URL_HINT}.",
-            path=path,
+            f"Zone lookup {path} is not usable: {exc}. Fix: {fix}.", path=path
         ) from None
 
 
@@ -326,8 +442,7 @@ def _gave_up(
 ) -> DownloadError:
     return DownloadError(
         f"Could not download {url} after {attempts} attempts: {cause}. {dest} is unchanged. "
-        f"Fix: the server or network is failing or slow; retry later, and if it persists "
-        f"{BASE_URL_HINT}.",
+        f"Fix: {SERVER_FIX}.",
         url=url,
         path=dest,
         status=status,
@@ -335,7 +450,9 @@ def _gave_up(
     )
 
 
-def _fetch(url: str, dest: Path, tmp: Path, retry: _Retry, timeout: float) -> _Retry | None:
+def _fetch(
+    url: str, dest: Path, tmp: Path, retry: _Retry, timeout: float, not_found_fix: str
+) -> _Retry | None:
     """Stream `url` into `tmp`: None once it holds the whole body, else the Retry to go on with.
 
     urllib3 retries what fails before the body starts: connection errors, timeouts, 429/5xx.
@@ -358,7 +475,8 @@ def _fetch(url: str, dest: Path, tmp: Path, retry: _Retry, timeout: float) -> _R
             raise _gave_up(url, dest, len(retry.history) + retry.total + 1, _cause(exc)) from None
         except requests.RequestException as exc:
             raise DownloadError(
-                f"{url} cannot be requested ({type(exc).__name__}: {exc}); {BASE_URL_HINT}.",
+                f"{url} cannot be requested ({type(exc).__name__}: {exc}). Fix: TAXI_TLC_BASE_URL "
+                "must be an http(s) URL such as https://d37ci6vzurychx.cloudfront.net.",
                 url=url,
             ) from None
         with response:
@@ -367,10 +485,8 @@ def _fetch(url: str, dest: Path, tmp: Path, retry: _Retry, timeout: float) -> _R
             attempts = len(response.raw.retries.history) + 1
             if status in (403, 404, 410):
                 raise DownloadError(
-                    f"{url} was not found (HTTP {status} {reason}): the file is not published "
-                    f"yet (the TLC publishes each month about two months later) or the base URL "
-                    f"is wrong; {BASE_URL_HINT} and the month range "
-                    f"(TAXI_START_MONTH/TAXI_END_MONTH).",
+                    f"{url} was not found (HTTP {status} {reason}). {dest} is unchanged. "
+                    f"Fix: {not_found_fix}.",
                     url=url,
                     status=status,
                 )
@@ -378,7 +494,9 @@ def _fetch(url: str, dest: Path, tmp: Path, retry: _Retry, timeout: float) -> _R
                 raise _gave_up(url, dest, attempts, f"HTTP {status} {reason}", status)
             if status != 200:
                 raise DownloadError(
-                    f"{url} answered HTTP {status} {reason} instead of the file; {BASE_URL_HINT}.",
+                    f"{url} answered HTTP {status} {reason} instead of the file. {dest} is "
+                    f"unchanged. Fix: the TLC file store answers 200 or 404; {BASE_URL_HINT} "
+                    "(a redirect or refusal comes from another server).",
                     url=url,
                     status=status,
                 )
@@ -386,8 +504,7 @@ def _fetch(url: str, dest: Path, tmp: Path, retry: _Retry, timeout: float) -> _R
             if "html" in content_type.lower():
                 raise InvalidFileError(
                     f"{url} answered with an HTML page (Content-Type: {content_type}) instead of "
-                    f"the file: the base URL points at a web site, proxy or error page rather than "
-                    f"the TLC file store; {BASE_URL_HINT}.",
+                    f"the file. {dest} is unchanged. Fix: {HTML_FIX}.",
                     url=url,
                     status=status,
                 )
@@ -411,6 +528,7 @@ def _download(
     dest: Path,
     check: Callable[[Path], object],
     *,
+    not_found_fix: str,
     retries: int,
     backoff_seconds: float,
     timeout: float,
@@ -440,19 +558,16 @@ def _download(
     )
     retry.notify = notify
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = new_part_file(dest)
     try:
-        while (retry := _fetch(url, dest, tmp, retry, timeout)) is not None:
+        while (retry := _fetch(url, dest, tmp, retry, timeout, not_found_fix)) is not None:
             retry.sleep()
         try:
             check(tmp)
         except _Invalid as exc:
             raise InvalidFileError(
                 f"{url} delivered a file that is not usable as {dest.name}: {exc}. "
-                f"Nothing was replaced ({dest} is unchanged). Fix: retry later; if it "
-                f"persists, {BASE_URL_HINT}.",
+                f"Nothing was replaced ({dest} is unchanged). Fix: {exc.fix or RETRY_FIX}.",
                 url=url,
                 path=dest,
             ) from None
@@ -485,6 +600,7 @@ def download_trips(
         trips_url(month, base_url),
         Path(dest_dir) / trips_file_name(month),
         lambda p: _check_trips(p, month),
+        not_found_fix=NOT_PUBLISHED_FIX,
         retries=retries,
         backoff_seconds=backoff_seconds,
         timeout=timeout,
@@ -506,6 +622,7 @@ def download_zones(
         zones_url(base_url),
         Path(dest_dir) / ZONES_FILE_NAME,
         _check_zones,
+        not_found_fix=ZONES_NOT_FOUND_FIX,
         retries=retries,
         backoff_seconds=backoff_seconds,
         timeout=timeout,
