@@ -189,6 +189,27 @@ def test_request_sensor_launches_one_run_per_new_or_changed_file(tmp_path):
             "YYYY-MM-DD",
         ),
         ('{"borough": "Queens", "start_date": "2023-01-09", "end_date": "2023-01-02"}', "before"),
+        ('{"borough": "Queens", "start_date": "2023-01-02"}', "bad.json: missing key end_date;"),
+        ('{"borough": "Queens"}', "missing key start_date; missing key end_date;"),
+        (
+            '{"borough": "Queens", "start_date": "2023-01-02", "end_date": "2023-01-09", '
+            '"colour": "red"}',
+            "unknown key colour; a request holds exactly the keys borough, start_date, end_date",
+        ),
+        (
+            '{"filename": "x.json", "borough": "Queens", "start_date": "2023-01-02", '
+            '"end_date": "2023-01-09"}',
+            "unknown key filename;",
+        ),
+        (
+            '{"borough": 7, "start_date": "2023-01-02", "end_date": "2023-01-09"}',
+            "borough: Input should be a valid string (got 7)",
+        ),
+        (
+            '{"borough": "Queens", "start_date": null, "end_date": "2023-01-09"}',
+            "start_date: Input should be a valid string (got None)",
+        ),
+        ("", "not readable JSON"),
     ],
 )
 def test_request_sensor_reports_a_bad_file_and_still_serves_the_good_ones(tmp_path, content, cause):
@@ -205,6 +226,22 @@ def test_request_sensor_reports_a_bad_file_and_still_serves_the_good_ones(tmp_pa
     assert (
         "bad.json" in result.skip_reason.skip_message and cause in result.skip_reason.skip_message
     )
+
+
+def test_request_sensor_reads_a_file_saved_with_a_byte_order_mark(tmp_path):
+    # Windows editors (Notepad, PowerShell's Out-File) save UTF-8 JSON with a BOM.
+    request = {"borough": "Queens", "start_date": "2023-01-02", "end_date": "2023-01-09"}
+    (tmp_path / "bom.json").write_text(json.dumps(request), encoding="utf-8-sig")
+    (tmp_path / "latin1.json").write_bytes(
+        json.dumps({**request, "borough": "Qu\xe9"}, ensure_ascii=False).encode("latin-1")
+    )
+    result = _evaluate(tmp_path)
+    [run] = result.run_requests
+    assert run.run_config["ops"]["adhoc_request"]["config"] == {"filename": "bom.json", **request}
+    # a file in another encoding is still refused, by name
+    (tmp_path / "bom.json").unlink()
+    result = _evaluate(tmp_path)
+    assert "latin1.json: not readable JSON" in result.skip_reason.skip_message
 
 
 def test_dbt_resource_knows_its_dbt_version_without_starting_dbt(defs):

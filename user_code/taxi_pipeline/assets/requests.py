@@ -44,29 +44,41 @@ class BadRequestFile(ValueError):
     """A request file that cannot become a run; the message names the file and what is wrong."""
 
 
+REQUEST_KEYS = ("borough", "start_date", "end_date")
+_EXPECTED = "expected borough, start_date, end_date as YYYY-MM-DD"
+
+
 def read_request_file(path: Path) -> AdhocRequestConfig:
     """Parse and validate one request file, or raise `BadRequestFile`."""
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: editors on Windows save JSON with a byte-order mark, which json refuses.
+        payload = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BadRequestFile(f"{path.name}: not readable JSON ({error})") from error
     if not isinstance(payload, dict):
         raise BadRequestFile(
             f"{path.name}: expected a JSON object with borough, start_date, end_date"
         )
+    # Keys are checked here, not by pydantic: Dagster's Config reports a missing key as "Input
+    # should be a valid string", and `filename` (set from the file's name) would be a TypeError.
+    missing = [key for key in REQUEST_KEYS if key not in payload]
+    unknown = sorted(key for key in payload if key not in REQUEST_KEYS)
+    problems = [f"missing key {key}" for key in missing]
+    problems += [f"unknown key {key}" for key in unknown]
+    if problems:
+        raise BadRequestFile(
+            f"{path.name}: {'; '.join(problems)}; a request holds exactly the keys "
+            f"{', '.join(REQUEST_KEYS)} (dates as YYYY-MM-DD)"
+        )
     try:
         return AdhocRequestConfig(filename=path.name, **payload)
-    except (ValidationError, TypeError) as error:
-        problems = (
-            "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}" for e in error.errors()
-            )
-            if isinstance(error, ValidationError)
-            else str(error)
-        )
-        raise BadRequestFile(
-            f"{path.name}: {problems} (expected borough, start_date, end_date as YYYY-MM-DD)"
-        ) from error
+    except ValidationError as error:
+        problems = [
+            f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}"
+            + (f" (got {e['input']!r})" if e["type"] == "string_type" else "")
+            for e in error.errors()
+        ]
+        raise BadRequestFile(f"{path.name}: {'; '.join(problems)} ({_EXPECTED})") from error
 
 
 def build_request_asset(dbt_analytics: dg.AssetsDefinition) -> dg.AssetsDefinition:
