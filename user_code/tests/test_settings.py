@@ -46,6 +46,9 @@ def test_latest_means_no_end_month():
         ({"TAXI_END_MONTH": "soon"}, "or latest"),
         ({"TAXI_START_MONTH": "2023-05", "TAXI_END_MONTH": "2023-04"}, "is before"),
         ({"TAXI_SAMPLE_TRIPS_PER_MONTH": "ten"}, "TAXI_SAMPLE_TRIPS_PER_MONTH='ten'"),
+        ({"TAXI_SAMPLE_TRIPS_PER_MONTH": "50"}, "TAXI_SAMPLE_TRIPS_PER_MONTH='50' must be"),
+        ({"TAXI_SAMPLE_TRIPS_PER_MONTH": "1e6"}, "must be a whole number"),
+        ({"TAXI_END_MONTH": "2023-04-30"}, "TAXI_END_MONTH='2023-04-30' is not a month"),
         (
             {"DUCKDB_DATABASE": "/x/w.duckdb", "TAXI_PUBLISHED_DATABASE": "/x/p.duckdb"},
             "must not be in the folder of DUCKDB_DATABASE",
