@@ -137,6 +137,25 @@ def test_a_bad_zone_lookup_keeps_the_good_one_and_the_loaded_zones(loaded, site)
     assert failure.step_key == "taxi_zones_file"
     message = failure.step_failure_data.error.message
     assert "repeats LocationIDs [7]" in message
-    assert "Fix: keep the lookup in place (it is unchanged) and retry once the TLC" in message
+    assert "Fix: the published lookup is inconsistent, and the local copy keeps loading" in message
     assert (settings.raw_dir / "taxi_zone_lookup.csv").read_bytes() == good_file
     assert _zones(settings) == good_zones
+
+
+def test_loading_a_month_whose_file_is_missing_names_the_file_asset(loaded):
+    settings, resources, instance, ingest = loaded
+    before = _rows(settings)
+    result = dg.materialize(
+        [ingest[1]],
+        resources=resources,
+        instance=instance,
+        partition_key="2023-02-01",
+        raise_on_error=False,
+    )
+    assert not result.success
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert (
+        f"{settings.raw_dir}/yellow_tripdata_2023-02.parquet does not exist: materialize "
+        "`taxi_trips_file` for this partition first." in message
+    )
+    assert _rows(settings) == before

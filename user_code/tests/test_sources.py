@@ -450,7 +450,7 @@ BAD_CASES = {
 FORMAT_CHANGED = "the TLC changed the file format: the loader's layout in taxi_pipeline/sources/"
 RETRY = "the transfer was damaged or cut short: materialize it again"
 SERVER = "the server or network is failing or slow: retry later"
-INCONSISTENT = "keep the lookup in place (it is unchanged) and retry once the TLC has corrected"
+INCONSISTENT = "the published lookup is inconsistent, and the local copy keeps loading: retry"
 FIXES = {
     "trips-404": "the month is not published yet",
     "trips-403": "the month is not published yet",

@@ -285,7 +285,7 @@ def _check_zones(path: Path, min_rows: int = MIN_ZONES, max_rows: int = MAX_ZONE
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _Invalid(
-            f"it is not UTF-8 text ({exc})", _format_fix("the lookup's encoding")
+            f"it is not UTF-8 text ({exc})", _format_fix("the lookup is read as UTF-8")
         ) from exc
     rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows:
@@ -312,7 +312,7 @@ def _check_zones(path: Path, min_rows: int = MIN_ZONES, max_rows: int = MAX_ZONE
         except ValueError:
             raise _Invalid(
                 f"line {lineno}: LocationID {row[0]!r} is not a whole number",
-                _format_fix("LocationID must be a whole number"),
+                _format_fix("LocationID is read as a whole number"),
             ) from None
         values = [cell.strip() or None for cell in row[1:]]
         blanks_to_null += values.count(None)
@@ -323,8 +323,8 @@ def _check_zones(path: Path, min_rows: int = MIN_ZONES, max_rows: int = MAX_ZONE
     # The published lookup is inconsistent (or not the TLC's): fetching it again now does not
     # help, and the good copy already in place keeps loading.
     inconsistent = (
-        "keep the lookup in place (it is unchanged) and retry once the TLC has corrected the "
-        f"file; if this is not the TLC's lookup, {BASE_URL_HINT}"
+        "the published lookup is inconsistent, and the local copy keeps loading: retry once the "
+        f"TLC has corrected the file; if this is not the TLC's lookup, {BASE_URL_HINT}"
     )
     duplicates = sorted(i for i, n in Counter(z[0] for z in zones).items() if n > 1)
     if duplicates:
