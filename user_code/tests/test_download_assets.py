@@ -65,6 +65,15 @@ def _rows(settings):
         ).fetchall()
 
 
+def _first_failure(resources, instance, assets, **kwargs) -> dg.DagsterEvent:
+    """Materialize `assets`, which must fail; the first step failure."""
+    result = dg.materialize(
+        assets, resources=resources, instance=instance, raise_on_error=False, **kwargs
+    )
+    assert not result.success
+    return result.get_step_failure_events()[0]
+
+
 @pytest.mark.parametrize(
     ("replies", "cause"),
     [
@@ -77,15 +86,8 @@ def test_a_bad_month_fails_clearly_and_keeps_loaded_months(loaded, site, replies
     settings, resources, instance, ingest = loaded
     before = _rows(settings)
     site.serve("/trip-data/yellow_tripdata_2023-02.parquet", *replies)
-    result = dg.materialize(
-        ingest[:2],
-        resources=resources,
-        instance=instance,
-        partition_key="2023-02-01",
-        raise_on_error=False,
-    )
-    assert not result.success
-    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    failure = _first_failure(resources, instance, ingest[:2], partition_key="2023-02-01")
+    message = failure.step_failure_data.error.message
     assert "yellow_tripdata_2023-02.parquet" in message
     assert cause.lower() in message.lower()
     assert _rows(settings) == before
@@ -129,11 +131,7 @@ def test_a_bad_zone_lookup_keeps_the_good_one_and_the_loaded_zones(loaded, site)
             body=good_file + b'7,"Queens","Astoria again","Boro Zone"\n', content_type="text/csv"
         ),
     )
-    result = dg.materialize(
-        ingest[2:], resources=resources, instance=instance, raise_on_error=False
-    )
-    assert not result.success
-    [failure] = result.get_step_failure_events()
+    failure = _first_failure(resources, instance, ingest[2:])
     assert failure.step_key == "taxi_zones_file"
     message = failure.step_failure_data.error.message
     assert "repeats LocationIDs [7]" in message
@@ -145,15 +143,8 @@ def test_a_bad_zone_lookup_keeps_the_good_one_and_the_loaded_zones(loaded, site)
 def test_loading_a_month_whose_file_is_missing_names_the_file_asset(loaded):
     settings, resources, instance, ingest = loaded
     before = _rows(settings)
-    result = dg.materialize(
-        [ingest[1]],
-        resources=resources,
-        instance=instance,
-        partition_key="2023-02-01",
-        raise_on_error=False,
-    )
-    assert not result.success
-    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    failure = _first_failure(resources, instance, [ingest[1]], partition_key="2023-02-01")
+    message = failure.step_failure_data.error.message
     assert (
         f"{settings.raw_dir}/yellow_tripdata_2023-02.parquet does not exist: materialize "
         "`taxi_trips_file` for this partition first." in message
