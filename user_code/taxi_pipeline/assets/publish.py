@@ -39,7 +39,7 @@ def no_blocking_check_failed() -> dg.AutomationCondition:
 def _failed_checks(
     instance: dg.DagsterInstance, dbt_assets: list[dg.AssetsDefinition]
 ) -> tuple[list[str], list[str]]:
-    """The blocking checks (dbt tests) whose latest execution failed, and those never executed,
+    """The blocking checks (dbt tests) whose latest execution failed, and those without a result,
     the same reading as `no_blocking_check_failed()`, for runs that did not come from automation
     (a click, publish_job)."""
     failed, never_run = [], []
@@ -49,7 +49,10 @@ def _failed_checks(
                 continue
             record = instance.get_latest_asset_check_evaluation_record(spec.key)
             evaluation = record.evaluation if record else None
-            if evaluation is None:
+            # A latest record without a result is planned: its run has not reached it yet, or
+            # dbt's `buildable` selection skipped it (its other model was not built). Dagster's
+            # check_failed() does not count it as a failure either.
+            if not isinstance(evaluation, dg.AssetCheckEvaluation):
                 never_run.append(spec.key.to_user_string())
             elif not evaluation.passed:
                 failed.append(spec.key.to_user_string())
