@@ -52,13 +52,16 @@ def wait_until(
     return result
 
 
-def sanitized_environ(environ: dict[str, str], compose_text: str) -> dict[str, str]:
-    """The caller's environment without any variable the compose file interpolates (`${NAME`).
+def sanitized_environ(environ: dict[str, str], compose_text: str, env_text: str) -> dict[str, str]:
+    """The caller's environment without any variable the compose file interpolates (`${NAME`) or
+    the env file sets.
 
-    Compose prefers the shell's environment over --env-file: a TAXI_DATA_SOURCE exported in the
-    developer's shell would otherwise leak into the throwaway stack.
+    Compose prefers the shell's environment over --env-file, for interpolation and for the
+    pass-through `environment:` entries (`TAXI_DATA_SOURCE:`) alike: a TAXI_DATA_SOURCE exported in
+    the developer's shell would otherwise leak into the throwaway stack.
     """
-    variables = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", compose_text))
+    variables = set(re.findall(r"\$\{([A-Za-z_]\w*)", compose_text))
+    variables |= set(re.findall(r"(?m)^\s*([A-Za-z_]\w*)\s*=", env_text))
     return {k: v for k, v in environ.items() if k not in variables and not k.startswith("COMPOSE_")}
 
 
@@ -108,7 +111,8 @@ class Stack:
 
     @classmethod
     def create(cls, project: str, env_file: Path) -> Stack:
-        return cls(project, env_file, sanitized_environ(dict(os.environ), COMPOSE_FILE.read_text()))
+        texts = COMPOSE_FILE.read_text(), env_file.read_text()
+        return cls(project, env_file, sanitized_environ(dict(os.environ), *texts))
 
     def command(self) -> list[str]:
         return ["compose", "-p", self.project, f"--env-file={self.env_file}", f"-f={COMPOSE_FILE}"]

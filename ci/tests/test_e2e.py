@@ -80,3 +80,14 @@ def test_chart_loop_counts_failed_queries_per_window():
     assert everything["latency_ms"] == {"median": 200, "p95": 300, "max": 300}
     assert loop.stats(2.5)["failures"] == [] and loop.stats(2.5)["requests"] == 1
     assert loop.stats(10.0)["failures"] == ["no chart query was made"]
+
+
+def test_no_setting_of_the_throwaway_stack_comes_from_the_shell(tmp_path, monkeypatch):
+    names = ("DAGSTER_POSTGRES_PASSWORD", "TAXI_DATA_SOURCE", "DAGSTER_WEBSERVER_PORT")
+    for name in (*names, "TAXI_IMAGE_TAG", "TAXI_END_MONTH"):
+        monkeypatch.setenv(name, "from the shell")
+    args = e2e.parse_args(["--tag", "t"])
+    env_file = e2e.throwaway_env(args, tmp_path, "e2e.env")
+    stack = e2e.stack.Stack.create("taxi-e2e-1-aa", env_file)
+    assert not set(stack.environ) & {*names, "TAXI_IMAGE_TAG", "TAXI_END_MONTH"}
+    assert e2e.read_env_file(env_file)["TAXI_DATA_SOURCE"] == "sample"
