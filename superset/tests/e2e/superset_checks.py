@@ -1,26 +1,15 @@
 #!/usr/bin/env python3
-"""End-to-end checks of a running Superset of the taxi platform, through its HTTP API.
-
-Used in-process by the stack's end-to-end check (ci/e2e.py) and from the command line by
-tests/e2e/standalone.sh. Needs PyYAML and requests; `duckdb` for --duckdb PATH; Playwright for
-the screenshots (ci/pyproject.toml has it: `uv run --project ci`).
+"""End-to-end checks of a running Superset of the taxi platform, through its HTTP API: in-process
+from ci/e2e.py, and from the command line (tests/e2e/standalone.sh; the screenshots need the
+Playwright of ci/pyproject.toml: `uv run --project ci`).
 
     export SUPERSET_ADMIN_PASSWORD=...
-    superset_checks.py verify  --url http://127.0.0.1:8088 (--duckdb PATH | --duckdb-container NAME)
-    superset_checks.py load    --url ... [--duration 60 | --stop-file F]
+    superset_checks.py verify --url http://127.0.0.1:8088 (--duckdb PATH | --duckdb-container NAME)
+    superset_checks.py load --url ... [--duration 60 | --stop-file F]
     superset_checks.py screenshots --url ... --out DIR
 
-verify: /health is OK; API login; every dashboard of the bundle (superset/dashboards) is listed
-        with exactly its charts, nothing duplicated; every chart's /api/v1/chart/{id}/data/ returns
-        the same rows as the chart's saved query (query_context in the bundle, rebuilt as SQL here,
-        independently of Superset) run directly on the published DuckDB snapshot; the warehouse
-        connection is read-only and SQL Lab / chart queries cannot write, attach or read files.
-load:   queries every chart's data in a loop (e.g. while the snapshot is replaced) and counts
-        requests and errors; fails when any request failed.
-screenshots: a headless Chromium (Playwright on the system's browser, CHROMIUM_PATH or
-        /usr/bin/chromium) saves a PNG of every dashboard; every chart drawn, the PNG not blank.
-
-Every subcommand prints a JSON report (also written to --report) and exits non-zero on failure.
+Each prints a JSON report (also written to --report) and exits non-zero on failure; what each
+checks is in the docstrings of verify, ChartLoop and screenshots.
 """
 
 from __future__ import annotations
@@ -325,10 +314,12 @@ def virtual_dataset_probe(api: Api, database_id: int) -> dict[str, Any]:
         api.delete(f"/api/v1/dataset/{dataset_id}")
 
 
-def verify(
-    url: str, user: str, password: str, direct: Callable[[list[str]], list[Rows]]
-) -> dict[str, Any]:
-    """The API checks (module docstring); `direct` runs SQL on the snapshot (direct_queries)."""
+def verify(url: str, user: str, password: str, direct: Callable) -> dict[str, Any]:
+    """/health is OK; API login; every dashboard of the bundle (superset/dashboards) is listed with
+    exactly its charts, nothing duplicated; every chart's /api/v1/chart/{id}/data/ returns the same
+    rows as the chart's saved query (query_context in the bundle, rebuilt as SQL by chart_sql,
+    independently of Superset) run on the published snapshot by `direct` (direct_queries); the
+    connection is read-only and SQL Lab / chart queries cannot write, attach or read files."""
     report: dict[str, Any] = {"check": "verify", "url": url, "failures": []}
     fail = report["failures"].append
     bundle = read_bundle()
@@ -506,34 +497,26 @@ def load(loop: ChartLoop, duration: float = 0, stop_file: str | None = None) -> 
 
 # --- screenshots ---------------------------------------------------------------------------------
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-# true once every chart holder finished loading: something drawn, or an error
-CHARTS_SETTLED = """() => {
-  const holders = [...document.querySelectorAll('.dashboard-component-chart-holder')];
-  return holders.length > 0 && holders.every((h) => {
-    if (h.querySelector('.loading, [aria-label="Loading"], [data-test="loading-indicator"]'))
-      return false;
-    return h.querySelector('canvas, svg, table, [role="alert"], .ant-alert') ||
-      /\\d/.test(h.querySelector('.chart-container, .slice_container')?.innerText || '');
-  });
-}"""
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS += ["--disable-background-networking", "--disable-component-update"]
+CHROMIUM_ARGS += ["--disable-dev-shm-usage"]
+# per chart holder: its title, something drawn (canvas, svg, table or a figure), an error shown,
+# and whether it finished loading (drawn, or any alert)
 CHART_STATES = """(holders) => holders.map((h) => {
   const title = (h.querySelector('[data-test="editable-title"], .header-title, .editable-title')
     ?.innerText || '').trim();
   const alert = h.querySelector('[role="alert"], .ant-alert-error');
   const body = h.querySelector('.chart-container, .slice_container');
   const drawn = !!h.querySelector('canvas, svg, table') || /\\d/.test(body?.innerText || '');
-  const rows = h.querySelectorAll('table tbody tr').length;
-  return { title, drawn, rows, error: alert ? alert.innerText.slice(0, 300) : null };
+  const done = !h.querySelector('.loading, [aria-label="Loading"], [data-test="loading-indicator"]')
+    && (drawn || !!h.querySelector('[role="alert"], .ant-alert'));
+  return { title, drawn, done, error: alert ? alert.innerText.slice(0, 300) : null };
 })"""
+HOLDERS = ".dashboard-component-chart-holder"
+CHARTS_SETTLED = f"""() => {{
+  const states = ({CHART_STATES})([...document.querySelectorAll('{HOLDERS}')]);
+  return states.length > 0 && states.every((s) => s.done);
+}}"""
 # non-blank: decode the PNG on a canvas, count distinct colours and non-background pixels
 IMAGE_STATS = """async (data) => {
   const img = new Image();
@@ -591,12 +574,10 @@ def screenshots(url: str, user: str, password: str, out: Path, timeout=90.0) -> 
                 page.goto(
                     f"{base}/superset/dashboard/{slug}/", wait_until="domcontentloaded", timeout=ms
                 )
-                page.locator(".dashboard-component-chart-holder").first.wait_for(timeout=ms)
+                page.locator(HOLDERS).first.wait_for(timeout=ms)
                 page.wait_for_function(CHARTS_SETTLED, timeout=ms, polling=500)
                 page.wait_for_timeout(1500)  # echarts' entry animation
-                charts = page.eval_on_selector_all(
-                    ".dashboard-component-chart-holder", CHART_STATES
-                )
+                charts = page.eval_on_selector_all(HOLDERS, CHART_STATES)
                 file = (out / f"dashboard-{slug}.png").resolve()
                 png = page.screenshot(path=file, full_page=True)
                 image = checker.evaluate(IMAGE_STATS, base64.b64encode(png).decode())
