@@ -228,13 +228,11 @@ class Dagster(DagsterGraphQLClient):
 
     def wait_for_run(self, run_id: str, statuses: set[str], timeout: float, poll=2.0) -> dict:
         """Until the run (client.get_run_status) is in one of `statuses`; the run with its tags."""
-        wait_until(
-            lambda: self.get_run_status(run_id).value in statuses,
-            timeout,
-            f"run {run_id} reaching {sorted(statuses)}",
-            ["daemon"],
-            poll,
-        )
+
+        def reached() -> bool:
+            return self.get_run_status(run_id).value in statuses
+
+        wait_until(reached, timeout, f"run {run_id} reaching {sorted(statuses)}", ["daemon"], poll)
         return self.runs(run_ids=[run_id])[0]
 
     def wait_until_idle(self, timeout: float) -> None:

@@ -191,10 +191,10 @@ def direct_queries(path: str, container: str | None = None) -> Callable[[list[st
 
     def run(sqls: list[str]) -> list[Rows]:
         request = json.dumps({"path": path, "sql": sqls})
+        command_line = [*command, "-c", _DIRECT_QUERY_CODE]
         proc = subprocess.run(
-            [*command, "-c", _DIRECT_QUERY_CODE],
-            input=request, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            command_line, input=request, capture_output=True, text=True, timeout=120
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"direct query failed: {proc.stderr.strip()[-800:]}")
         return json.loads(
@@ -587,10 +587,8 @@ def screenshots(url: str, user: str, password: str, out: Path, timeout=90.0) -> 
                     and image["distinctColours"] > 50
                     and image["nonWhiteShare"] > 0.02
                 )
-                report["dashboards"].append(
-                    {"slug": slug, "title": d["dashboard_title"], "charts": charts,
-                     "screenshot": str(file), "image": image, "ok": ok}
-                )  # fmt: skip
+                entry = {"slug": slug, "title": d["dashboard_title"], "screenshot": str(file)}
+                report["dashboards"].append({**entry, "charts": charts, "image": image, "ok": ok})
         finally:
             browser.close()
     report["failures"] = [
