@@ -52,16 +52,20 @@ def wait_until(
     return result
 
 
-def sanitized_environ(environ: dict[str, str], compose_text: str, env_text: str) -> dict[str, str]:
-    """The caller's environment without any variable the compose file interpolates (`${NAME`) or
-    the env file sets.
+def compose_variables(compose_text: str) -> set[str]:
+    """Names of the variables a compose file reads from its environment: those it interpolates
+    (`${NAME...}`) and those it passes through (an environment key with no value, `NAME:`)."""
+    interpolated = re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", compose_text)
+    passed_through = re.findall(r"^\s+([A-Z_][A-Z0-9_]*):\s*(?:#.*)?$", compose_text, re.MULTILINE)
+    return {*interpolated, *passed_through}
 
-    Compose prefers the shell's environment over --env-file, for interpolation and for the
-    pass-through `environment:` entries (`TAXI_DATA_SOURCE:`) alike: a TAXI_DATA_SOURCE exported in
-    the developer's shell would otherwise leak into the throwaway stack.
+
+def sanitized_environ(environ: dict[str, str], variables: set[str]) -> dict[str, str]:
+    """The caller's environment without any variable the compose file reads.
+
+    Compose prefers the shell's environment over --env-file: a TAXI_DATA_SOURCE exported in the
+    developer's shell would otherwise leak into the throwaway stack.
     """
-    variables = set(re.findall(r"\$\{([A-Za-z_]\w*)", compose_text))
-    variables |= set(re.findall(r"(?m)^\s*([A-Za-z_]\w*)\s*=", env_text))
     return {k: v for k, v in environ.items() if k not in variables and not k.startswith("COMPOSE_")}
 
 
@@ -111,8 +115,8 @@ class Stack:
 
     @classmethod
     def create(cls, project: str, env_file: Path) -> Stack:
-        texts = COMPOSE_FILE.read_text(), env_file.read_text()
-        return cls(project, env_file, sanitized_environ(dict(os.environ), *texts))
+        variables = compose_variables(COMPOSE_FILE.read_text())
+        return cls(project, env_file, sanitized_environ(dict(os.environ), variables))
 
     def command(self) -> list[str]:
         return ["compose", "-p", self.project, f"--env-file={self.env_file}", f"-f={COMPOSE_FILE}"]
