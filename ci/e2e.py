@@ -80,9 +80,6 @@ def e2e_env(args: argparse.Namespace, example: str) -> dict[str, str]:
         "TAXI_START_MONTH": args.start_month,
         "TAXI_END_MONTH": args.end_month,
         "TAXI_IMAGE_TAG": args.tag,
-        # dagster.yaml's run launcher passes it to every run and fails to launch any while it is
-        # unset (compose passes it through only when set); empty: the settings' default
-        "TAXI_TLC_BASE_URL": "",
     }
     for key in (line.split("=", 1)[0].strip() for line in example.splitlines() if "=" in line):
         if key.endswith("_PORT"):

@@ -53,11 +53,8 @@ def wait_until(
 
 
 def compose_variables(compose_text: str) -> set[str]:
-    """Names of the variables a compose file reads from its environment: those it interpolates
-    (`${NAME...}`) and those it passes through (an environment key with no value, `NAME:`)."""
-    interpolated = re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", compose_text)
-    passed_through = re.findall(r"^\s+([A-Z_][A-Z0-9_]*):\s*(?:#.*)?$", compose_text, re.MULTILINE)
-    return {*interpolated, *passed_through}
+    """Names of the variables a compose file interpolates (`${NAME...}`)."""
+    return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", compose_text))
 
 
 def sanitized_environ(environ: dict[str, str], variables: set[str]) -> dict[str, str]:

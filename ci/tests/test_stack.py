@@ -11,11 +11,6 @@ def test_compose_variables_are_found_with_and_without_defaults():
     assert compose.compose_variables(text) == {"ONE", "TWO", "THREE"}
 
 
-def test_compose_variables_include_the_ones_passed_through():
-    text = "x-settings:\n  FOUR:\n  FIVE:  # from .env\n  SIX: fixed\nservices:\n  web:\n"
-    assert compose.compose_variables(text) == {"FOUR", "FIVE"}
-
-
 def test_the_shell_cannot_leak_settings_into_the_throwaway_stack():
     environ = {
         "PATH": "/bin",
