@@ -4,31 +4,17 @@
     uv run --project ci ci/e2e.py                 # build the images, then every phase below
     uv run --project ci ci/e2e.py --skip-build --tag dev --keep   # reuse images, leave the stack up
 
-It starts a throwaway compose project (own name, own host ports, own volumes, a generated env file;
-never the user's .env) with the offline `sample` source over two months, and checks through the
-webserver's API, Superset's API, a browser and the engine that:
-  - every service becomes healthy (`docker compose up --wait`);
-  - the code location loaded with every expected asset, asset check, job, schedule and sensor,
-    the same set the image's definitions declare, and the pool and run launcher are configured;
-  - with no clicks, the daemon fills the configured range (automation conditions);
-  - a backfill of the whole pipeline for the two months succeeds while every Superset chart is
-    queried in a loop, and none of those queries fails;
-  - every run ran in a container of its own, which is gone afterwards;
-  - the warehouse volume and the published snapshot hold the expected row counts, identical after
-    the fill and after the backfill (idempotent loads);
-  - Superset: dashboards listed, every chart's data equal to the same query run directly on the
-    snapshot, writes and file access refused, a non-blank screenshot of every dashboard;
-  - stdout of a finished run is still readable through the webserver (compute-log volume);
-  - a run whose container is killed is marked failed by run monitoring;
-  - no run's log says a step yielded an asset check result the run did not select.
-Each phase prints its duration; on failure the logs of the services involved are printed. The
+A throwaway compose project (own name, own host ports, own volumes, a generated env file; never
+the user's .env) with the offline `sample` source over two months, checked through the
+webserver's API, Superset's API, a browser and the engine, one phase after the other (PHASES; the
+README lists what they check). Each phase prints its duration, also written with the figures to
+ci/artifacts/e2e-summary.json; on failure the logs of the services involved are printed. The
 stack and its volumes are removed at the end (unless --keep).
 """
 
 from __future__ import annotations
 
 import argparse
-import calendar
 import json
 import os
 import shutil
@@ -38,87 +24,56 @@ import sys
 import tempfile
 import time
 import traceback
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_env import render_env
 
-from e2elib import expected
-from e2elib.dagster import (
-    Dagster,
-    not_selected_warnings,
-    partitions_by_assets,
-    run_failure_messages,
-    tags_of,
-    unfilled_assets,
-)
+from e2elib import dagster, expected, stack
 from e2elib.inspect_image import DEFINITIONS_SCRIPT, WAREHOUSE_SCRIPT, run_in_service
-from e2elib.stack import (
-    REPO_ROOT,
-    EventRecorder,
-    PhaseFailure,
-    Stack,
-    container_lifecycles,
-    docker,
-    free_port,
-    new_project_name,
-    remove_stale_projects,
-    wait_until,
-)
+from e2elib.stack import REPO_ROOT, PhaseFailure, docker, fail_if
 
 sys.path.insert(0, str(REPO_ROOT / "superset" / "tests" / "e2e"))
 import superset_checks
 
 ARTIFACTS = REPO_ROOT / "ci" / "artifacts"
+MONTHS = ["2023-01-01", "2023-02-01"]  # the monthly partitions of the range
+DAYS = 31 + 28  # daily partitions in MONTHS
+TRIPS_PER_MONTH = 5000
+# seconds
+HEALTHY_TIMEOUT, FILL_TIMEOUT, BACKFILL_TIMEOUT, MONITORING_TIMEOUT = 300, 1200, 1200, 240
+FIRST_RUN_TIMEOUT = 240  # fail the fill early when the daemon launched no run at all by then
+FAILED = ["FAILURE", "CANCELED"]
 
 
-@dataclass
 class Context:
-    args: argparse.Namespace
-    stack: Stack
-    env_file: Path
-    env: dict[str, str]
-    events: EventRecorder
-    api: Dagster
-    user_code_image: str
-    charts: superset_checks.ChartLoop | None = None
-    reports: dict = field(default_factory=dict)
-
-    @property
-    def months(self) -> list[str]:
-        return [f"{m}-01" for m in month_range(self.args.start_month, self.args.end_month)]
-
-
-def month_range(start: str, end: str) -> list[str]:
-    year, month = (int(x) for x in start.split("-"))
-    months = []
-    while f"{year:04d}-{month:02d}" <= end:
-        months.append(f"{year:04d}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return months
-
-
-def days_in(months: list[str]) -> int:
-    return sum(calendar.monthrange(int(m[:4]), int(m[5:7]))[1] for m in months)
+    def __init__(self, args: argparse.Namespace, workdir: Path):
+        self.args = args
+        self.env_file = throwaway_env(args, workdir, "e2e.env")
+        self.env = read_env_file(self.env_file)
+        self.project = stack.new_project_name()
+        self.stack = stack.Stack.create(self.project, self.env_file)
+        self.events = stack.EventRecorder(self.project, workdir / "events.jsonl")
+        self.api = dagster.Dagster(int(self.env["DAGSTER_WEBSERVER_PORT"]))
+        url = f"http://127.0.0.1:{self.env['SUPERSET_PORT']}"
+        user, password = self.env["SUPERSET_ADMIN_USERNAME"], self.env["SUPERSET_ADMIN_PASSWORD"]
+        self.superset = (url, user, password)  # superset_checks' arguments
+        self.charts: superset_checks.ChartLoop | None = None
+        self.location = None  # the code location as the webserver serves it
+        self.reports: dict = {}
 
 
 def git_revision() -> str:
     def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
+        run = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True)
+        return run.stdout.strip() if run.returncode == 0 else ""
 
-    try:
-        rev = git("rev-parse", "--short=12", "HEAD")
-    except (subprocess.CalledProcessError, FileNotFoundError):
-        return "dev"
+    rev = git("rev-parse", "--short=12", "HEAD") or "dev"
     return f"{rev}-dirty" if git("status", "--porcelain", "--untracked-files=no") else rev
 
 
 def e2e_env(args: argparse.Namespace, example: str) -> dict[str, str]:
-    """Overrides for the throwaway env file: sample data, two months, the tag, free host ports."""
+    """Overrides for the throwaway env file: sample data, the range, the tag, free host ports."""
     overrides = {
         "TAXI_DATA_SOURCE": "sample",
         "TAXI_SAMPLE_TRIPS_PER_MONTH": str(args.trips_per_month),
@@ -126,11 +81,10 @@ def e2e_env(args: argparse.Namespace, example: str) -> dict[str, str]:
         "TAXI_END_MONTH": args.end_month,
         "TAXI_IMAGE_TAG": args.tag,
     }
-    for line in example.splitlines():
-        key = line.split("=", 1)[0].strip()
-        if key.endswith("_PORT") and "=" in line:
-            overrides[key] = str(free_port())  # host ports: never the ones a user's stack holds
-        elif key.endswith("_BIND") and "=" in line:
+    for key in (line.split("=", 1)[0].strip() for line in example.splitlines() if "=" in line):
+        if key.endswith("_PORT"):
+            overrides[key] = str(stack.free_port())  # never the host ports a user's stack holds
+        elif key.endswith("_BIND"):
             overrides[key] = "127.0.0.1"
     for key in ("PYTHON_BASE_IMAGE", "POSTGRES_IMAGE"):
         if os.environ.get(key):
@@ -139,72 +93,45 @@ def e2e_env(args: argparse.Namespace, example: str) -> dict[str, str]:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines())
-    return {
-        p[0].strip(): p[1].strip()
-        for p in pairs
-        if len(p) == 2 and not p[0].lstrip().startswith("#")
-    }
+    lines = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in lines if not k.lstrip().startswith("#")}
 
 
-class PhaseTimer:
-    def __init__(self, clock=time.monotonic):
-        self.clock, self.results = clock, []
-
-    @contextmanager
-    def phase(self, name: str):
-        print(f"\n=== {name} ===", flush=True)
-        start, status = self.clock(), "failed"
-        try:
-            yield
-            status = "ok"
-        finally:
-            elapsed = self.clock() - start
-            self.results.append((name, elapsed, status))
-            print(f"=== {name}: {status} in {elapsed:.1f}s ===", flush=True)
-
-    def table(self) -> str:
-        width = max([len(name) for name, _, _ in self.results] + [5])
-        lines = [f"{'phase'.ljust(width)}  seconds  status"]
-        lines += [f"{n.ljust(width)}  {s:7.1f}  {st}" for n, s, st in self.results]
-        total = sum(elapsed for _, elapsed, _ in self.results)
-        return "\n".join([*lines, f"{'total'.ljust(width)}  {total:7.1f}"])
+def throwaway_env(args: argparse.Namespace, workdir: Path, name: str) -> Path:
+    """The stack's env file from .env.example: fresh credentials, e2e_env's overrides."""
+    env_file = workdir / name
+    example = (REPO_ROOT / ".env.example").read_text()
+    env_file.write_text(render_env(example, e2e_env(args, example))[0])
+    env_file.chmod(0o600)
+    return env_file
 
 
 # --- phases --------------------------------------------------------------------------------------
 
 
 def phase_build(ctx: Context) -> None:
+    build = [REPO_ROOT / "ci" / "build-images.sh", "--tag", ctx.args.tag]
     if ctx.args.skip_build:
         print(f"  skipped (--skip-build): using tag {ctx.args.tag}")
-        return
-    result = subprocess.run([str(REPO_ROOT / "ci" / "build-images.sh"), "--tag", ctx.args.tag])
-    if result.returncode != 0:
-        raise PhaseFailure(f"ci/build-images.sh failed ({result.returncode})")
+    elif code := subprocess.run(build).returncode:
+        raise PhaseFailure(f"ci/build-images.sh failed ({code})")
 
 
 def phase_up(ctx: Context) -> None:
     ctx.events.start()
     start = time.monotonic()
-    ctx.stack.up(timeout=ctx.args.healthy_timeout)
+    ctx.stack.up(timeout=HEALTHY_TIMEOUT)
     ctx.reports["healthy_after_seconds"] = round(time.monotonic() - start, 1)
-    port = ctx.env["DAGSTER_WEBSERVER_PORT"]
-    print(
-        f"  every service healthy after {ctx.reports['healthy_after_seconds']}s (webserver :{port})"
-    )
+    print(f"  every service healthy after {ctx.reports['healthy_after_seconds']}s")
 
 
 def phase_definitions(ctx: Context) -> None:
     locations = ctx.api.locations()
     if list(locations) != ["taxi_pipeline"]:
-        raise PhaseFailure(
-            f"expected the one code location taxi_pipeline, got {list(locations)}", ["webserver"]
-        )
-    location = locations["taxi_pipeline"]
+        raise PhaseFailure(f"code locations {list(locations)}, expected taxi_pipeline alone")
+    location = ctx.location = locations["taxi_pipeline"]
     if location.error or location.load_status != "LOADED":
-        raise PhaseFailure(
-            f"code location not loaded ({location.load_status}):\n{location.error}", ["user_code"]
-        )
+        raise PhaseFailure(f"location {location.load_status}:\n{location.error}", ["user_code"])
     declared = run_in_service(ctx.stack, DEFINITIONS_SCRIPT)
     served = {
         "assets": set(location.assets),
@@ -213,87 +140,60 @@ def phase_definitions(ctx: Context) -> None:
         "schedules": set(location.schedules),
         "sensors": set(location.sensors),
     }
-    problems = []
-    for kind, names in served.items():
-        if names != set(declared[kind]):
-            problems.append(
-                f"{kind}: served but not declared {sorted(names - set(declared[kind]))},"
-                f" declared but not served {sorted(set(declared[kind]) - names)}"
-            )
-    for kind, wanted in (
-        ("assets", expected.ASSETS),
-        ("jobs", expected.JOBS),
-        ("schedules", expected.SCHEDULES),
-        ("sensors", expected.SENSORS),
-    ):
-        if not wanted <= served[kind]:
-            problems.append(f"{kind} missing: {sorted(wanted - served[kind])}")
-    for model in sorted(expected.DBT_MODELS):
-        if model in location.assets and not location.assets[model].checks:
-            problems.append(f"dbt model {model} has no asset checks (dbt tests)")
-    for key in sorted(expected.WAREHOUSE_ASSETS & set(location.assets)):
-        if expected.WAREHOUSE_POOL not in location.assets[key].pools:
-            problems.append(
-                f"{key} is not in pool {expected.WAREHOUSE_POOL} "
-                f"(pools: {location.assets[key].pools})"
-            )
-    monthly = location.assets.get("taxi_trips")
-    if monthly and monthly.partition_keys != ctx.months:
-        problems.append(f"taxi_trips partitions {monthly.partition_keys} != {ctx.months}")
-
+    problems = [
+        f"{kind}: served but not declared {sorted(names - set(declared[kind]))},"
+        f" declared but not served {sorted(set(declared[kind]) - names)}"
+        for kind, names in served.items()
+        if names != set(declared[kind])
+    ]
+    for kind in ("assets", "jobs", "schedules", "sensors"):
+        if missing := getattr(expected, kind.upper()) - served[kind]:
+            problems.append(f"{kind} missing: {sorted(missing)}")
+    for key, node in sorted(location.assets.items()):
+        if key in expected.DBT_MODELS and not node["checks"]:
+            problems.append(f"dbt model {key} has no asset checks (dbt tests)")
+        if key in expected.WAREHOUSE_ASSETS and expected.WAREHOUSE_POOL not in node["pools"]:
+            problems.append(f"{key} not in pool {expected.WAREHOUSE_POOL} ({node['pools']})")
+    if (trips := location.assets.get("taxi_trips")) and trips["partitionKeys"] != MONTHS:
+        problems.append(f"taxi_trips partitions {trips['partitionKeys']}, expected {MONTHS}")
     instance = ctx.api.instance()
     if instance["runLauncher"]["name"] != "DockerRunLauncher":
         problems.append(f"run launcher is {instance['runLauncher']['name']}")
-    pools = instance["poolConfig"]
-    if pools["poolGranularity"] != "op" or pools["defaultPoolLimit"] != 1:
-        problems.append(f"pool config {pools}, expected op granularity and default limit 1")
-    unhealthy = [
-        d["daemonType"]
-        for d in instance["daemonHealth"]["allDaemonStatuses"]
-        if d["required"] and not d["healthy"]
-    ]
-    if unhealthy:
+    if instance["poolConfig"] != {"poolGranularity": "op", "defaultPoolLimit": 1}:
+        problems.append(f"pool config {instance['poolConfig']}, expected op granularity, limit 1")
+    daemons = instance["daemonHealth"]["allDaemonStatuses"]
+    if unhealthy := [d["daemonType"] for d in daemons if d["required"] and not d["healthy"]]:
         problems.append(f"unhealthy daemons: {unhealthy}")
-    if problems:
-        raise PhaseFailure("definitions:\n  " + "\n  ".join(problems), ["user_code", "webserver"])
-    print(
-        f"  {len(served['assets'])} assets, {len(served['checks'])} checks, "
-        f"{len(served['jobs'])} jobs, {len(served['schedules'])} schedules, "
-        f"{len(served['sensors'])} sensors; run launcher {instance['runLauncher']['name']}, "
-        f"max {instance['runQueueConfig']['maxConcurrentRuns']} runs"
-    )
-    ctx.reports["location"] = location
+    fail_if(problems, "definitions", ["user_code", "webserver"])
+    counts = ", ".join(f"{len(names)} {kind}" for kind, names in served.items())
+    print(f"  {counts}; max {instance['runQueueConfig']['maxConcurrentRuns']} runs at a time")
 
 
-def fail_on_failed_runs(ctx: Context, runs: list[dict], what: str) -> None:
-    failed = [run for run in runs if run["status"] in ("FAILURE", "CANCELED")]
-    if not failed:
-        return
+def fail_on_failed_runs(ctx, runs: list[dict], what: str) -> None:
+    """PhaseFailure with the error messages of the first failed runs, if any run failed."""
+    failed = [run for run in runs if run["status"] in FAILED]
     details = []
     for run in failed[:5]:
-        messages = run_failure_messages(ctx.api.run_events(run["runId"]))
-        details.append(
-            f"run {run['runId']} ({run['jobName']}, {tags_of(run).get('dagster/partition', '-')}):"
-            f" {run['status']}\n    " + "\n    ".join(m[:1500] for m in messages[:5])
-        )
-    raise PhaseFailure(
-        f"{what}: {len(failed)} run(s) failed\n" + "\n".join(details), ["daemon", "user_code"]
-    )
+        messages = dagster.run_failure_messages(ctx.api.run_events(run["runId"]))
+        partition = dagster.tags_of(run).get("dagster/partition", "-")
+        details.append(f"run {run['runId']} ({run['jobName']}, {partition}): {run['status']}")
+        details += [f"  {m[:1500]}" for m in messages[:5]]
+    fail_if(details, f"{what}: {len(failed)} run(s) failed", ["daemon", "user_code"])
 
 
 def phase_autofill(ctx: Context) -> None:
     """No clicks: the daemon's automation must materialize every partition of the range."""
-    required = set(ctx.reports["location"].assets) - expected.ON_REQUEST_ASSETS
+    required = set(ctx.location.assets) - expected.ON_REQUEST_ASSETS
     start, last = time.monotonic(), [None]
 
     def filled() -> bool:
-        missing = unfilled_assets(ctx.api.asset_nodes(), required)
-        fail_on_failed_runs(ctx, ctx.api.runs(statuses=["FAILURE", "CANCELED"]), "automatic fill")
-        if missing and time.monotonic() - start > ctx.args.first_run_timeout and not ctx.api.runs():
+        missing = dagster.unfilled_assets(ctx.api.asset_nodes(), required)
+        fail_on_failed_runs(ctx, ctx.api.runs(statuses=FAILED), "automatic fill")
+        if missing and time.monotonic() - start > FIRST_RUN_TIMEOUT and not ctx.api.runs():
             raise PhaseFailure(
-                f"the daemon launched no run in {ctx.args.first_run_timeout:.0f}s although "
-                f"{sorted(missing)} are missing: the automation conditions and schedules requested "
-                f"nothing (see the automation_sensor ticks in the UI)",
+                f"the daemon launched no run in {FIRST_RUN_TIMEOUT}s although {sorted(missing)} "
+                "are missing: the automation conditions and schedules requested nothing (see the "
+                "automation_sensor ticks in the UI)",
                 ["daemon"],
             )
         if missing != last[0]:
@@ -301,143 +201,154 @@ def phase_autofill(ctx: Context) -> None:
             last[0] = missing
         return not missing
 
-    wait_until(filled, ctx.args.fill_timeout, "range fill", ["daemon", "user_code"])
-    ctx.api.wait_until_idle(timeout=ctx.args.fill_timeout)
+    stack.wait_until(filled, FILL_TIMEOUT, "range fill", ["daemon", "user_code"])
+    ctx.api.wait_until_idle(timeout=FILL_TIMEOUT)
     runs = ctx.api.runs()
     fail_on_failed_runs(ctx, runs, "automatic fill")
-    ctx.reports["autofill_seconds"] = time.monotonic() - start
-    ctx.reports["autofill_runs"] = len(runs)
-    print(f"  filled by {len(runs)} runs in {ctx.reports['autofill_seconds']:.0f}s")
-    ctx.reports["counts_after_fill"] = warehouse_report(ctx)
+    ctx.reports |= {"autofill_seconds": round(time.monotonic() - start), "autofill_runs": len(runs)}
+    print(f"  filled by {len(runs)} runs in {ctx.reports['autofill_seconds']}s")
+    ctx.reports["counts_after_fill"] = run_in_service(ctx.stack, WAREHOUSE_SCRIPT)
 
 
-def phase_pause_automation(ctx: Context) -> None:
+def phase_pause_automation(ctx) -> None:
     """Stop sensors and schedules so that the backfill below is the only activity."""
     for name in ctx.api.stop_instigators(ctx.api.locations()["taxi_pipeline"]):
         print(f"  stopped {name}")
 
 
+def phase_superset_load_start(ctx: Context) -> None:
+    """Every chart's data queried in a loop from now on (the backfill that follows writes)."""
+    container = ctx.stack.service_container("superset")
+    snapshot = docker("exec", container, "printenv", "SUPERSET_DUCKDB_PATH").stdout.strip()
+    if docker("exec", container, "test", "-s", snapshot, check=False).returncode:
+        raise PhaseFailure(
+            f"no published snapshot {snapshot} in the superset container after the fill",
+            ["daemon", "user_code", "superset"],
+        )
+    ctx.charts = superset_checks.ChartLoop(*ctx.superset)
+    ctx.charts.start()
+    print(f"  snapshot present; querying the data of {len(ctx.charts.charts)} charts in a loop")
+
+
 def phase_backfill(ctx: Context) -> None:
-    assets = ctx.reports["location"].assets
-    selection = partitions_by_assets(assets, exclude=expected.ON_REQUEST_ASSETS)
+    selection = dagster.partitions_by_assets(ctx.location.assets, expected.ON_REQUEST_ASSETS)
     start = time.monotonic()
     backfill_id = ctx.api.launch_backfill(selection, title="e2e: whole pipeline, two months")
     print(f"  launched backfill {backfill_id} over {len(selection)} assets")
-    backfill = ctx.api.wait_for_backfill(backfill_id, timeout=ctx.args.backfill_timeout)
+    backfill = ctx.api.wait_for_backfill(backfill_id, timeout=BACKFILL_TIMEOUT)
     fail_on_failed_runs(ctx, backfill["runs"], f"backfill {backfill_id}")
     if backfill["status"] != "COMPLETED_SUCCESS" or not backfill["runs"]:
         raise PhaseFailure(
-            f"backfill {backfill_id} ended {backfill['status']} with "
-            f"{len(backfill['runs'])} runs: {backfill.get('error')}",
+            f"backfill {backfill_id} ended {backfill['status']} with {len(backfill['runs'])} "
+            f"runs: {backfill.get('error')}",
             ["daemon"],
         )
     ctx.api.wait_until_idle(timeout=300)
-    ctx.reports["backfill_seconds"] = time.monotonic() - start
+    ctx.reports["backfill_seconds"] = round(time.monotonic() - start)
     ctx.reports["backfill_runs"] = len(backfill["runs"])
-    print(f"  {len(backfill['runs'])} runs succeeded in {ctx.reports['backfill_seconds']:.0f}s")
+    print(f"  {len(backfill['runs'])} runs succeeded in {ctx.reports['backfill_seconds']}s")
 
 
 def phase_run_containers(ctx: Context) -> None:
     """Every run had a container of its own (DockerRunLauncher), and none of them is left."""
     runs = ctx.api.runs()
-    lives = container_lifecycles(ctx.events.events())
-    problems = []
-    seen: dict[str, str] = {}
+    lives = stack.container_lifecycles(ctx.events.events())
+    problems, seen = [], {}
     for run in runs:
-        container_id = tags_of(run).get("docker/container_id")
-        if not container_id:
-            problems.append(f"run {run['runId']} has no docker/container_id tag")
-            continue
-        if container_id in seen:
-            problems.append(f"runs {seen[container_id]} and {run['runId']} share a container")
-        seen[container_id] = run["runId"]
-        life = lives.get(container_id)
-        if life is None:
-            problems.append(f"no engine events for the container of run {run['runId']}")
-            continue
-        if life.run_id != run["runId"]:
-            problems.append(f"container {container_id[:12]} is labelled run {life.run_id}")
-        for action in ("create", "start", "die", "destroy"):
-            if action not in life.actions:
-                problems.append(
-                    f"container {container_id[:12]} of run {run['runId']}: no "
-                    f"'{action}' event (saw {life.actions})"
-                )
-        if docker("container", "inspect", container_id, check=False).returncode == 0:
-            problems.append(f"container {container_id[:12]} of run {run['runId']} still exists")
-    leftovers = ctx.stack.run_containers()
-    if leftovers:
+        run_id, container = run["runId"], dagster.tags_of(run).get("docker/container_id")
+        life = lives.get(container, {})
+        if not container:
+            problems.append(f"run {run_id} has no docker/container_id tag")
+        elif container in seen:
+            problems.append(f"runs {seen[container]} and {run_id} share a container")
+        elif life.get("run_id") != run_id:
+            problems.append(f"container {container[:12]} of run {run_id}: engine events {life}")
+        elif missing := {"create", "start", "die", "destroy"} - set(life["actions"]):
+            problems.append(f"container {container[:12]} of run {run_id}: no {sorted(missing)}")
+        elif docker("container", "inspect", container, check=False).returncode == 0:
+            problems.append(f"container {container[:12]} of run {run_id} still exists")
+        seen[container or run_id] = run_id
+    if leftovers := stack.run_containers(ctx.project):
         problems.append(f"run containers left behind: {leftovers}")
-    if problems:
-        raise PhaseFailure("run containers:\n  " + "\n  ".join(problems[:20]), ["daemon"])
-    print(
-        f"  {len(runs)} runs, {len(seen)} distinct containers, all created, started, exited "
-        f"and removed"
-    )
-
-
-def warehouse_report(ctx: Context) -> dict:
-    return run_in_service(ctx.stack, WAREHOUSE_SCRIPT)
+    fail_if(problems, "run containers", ["daemon"])
+    print(f"  {len(runs)} runs, {len(seen)} containers, all created, started, exited and removed")
 
 
 def phase_warehouse(ctx: Context) -> None:
-    report = warehouse_report(ctx)
-    ctx.reports["counts_after_backfill"] = report
-    print("  " + json.dumps({k: v for k, v in report.items() if "tables" not in k}))
-    problems = []
-    months = report["trips_by_month"]
-    if sorted(months) != ctx.months:
-        problems.append(f"months loaded {sorted(months)} != {ctx.months}")
-    for month, rows in months.items():
-        if not 0 < rows <= ctx.args.trips_per_month:
-            problems.append(f"{month}: {rows} rows, expected 1..{ctx.args.trips_per_month}")
-    if report["zones"] != expected.ZONES:
-        problems.append(f"{report['zones']} zones, expected {expected.ZONES}")
-    if report["stg_trips"] <= 0:
-        problems.append("stg_trips is empty")
-    if report["location_metrics_trips"] != report["stg_trips"]:
-        problems.append(
-            f"location_metrics sums to {report['location_metrics_trips']} trips, "
-            f"stg_trips has {report['stg_trips']}"
+    r = ctx.reports["counts_after_backfill"] = run_in_service(ctx.stack, WAREHOUSE_SCRIPT)
+    print("  " + json.dumps({k: v for k, v in r.items() if "tables" not in k}))
+    months, stg, published = r["trips_by_month"], r["stg_trips"], r["published_tables"] or {}
+    in_range = [m for m, n in months.items() if 0 < n <= TRIPS_PER_MONTH]
+    checks = [  # (what, found, expected)
+        ("months loaded", sorted(months), MONTHS),
+        (f"months of 1..{TRIPS_PER_MONTH} rows", sorted(in_range), MONTHS),
+        ("zones", r["zones"], expected.ZONES),
+        ("stg_trips not empty", stg > 0, True),
+        ("trips in location_metrics", r["location_metrics_trips"], stg),
+        ("days in daily_metrics", r["daily_metrics_days"], DAYS),
+        ("trips in daily_metrics", r["daily_metrics_trips"], stg),
+        ("a published snapshot (TAXI_PUBLISHED_DATABASE)", bool(published), True),
+    ]
+    for table in ("location_metrics", "daily_metrics"):
+        theirs = [n for name, n in published.items() if name.endswith(f".{table}")]
+        checks.append(
+            (f"published {table} rows", theirs, [r["warehouse_tables"].get(f"main.{table}")])
         )
-    if report["daily_metrics_days"] != days_in(ctx.months):
-        problems.append(
-            f"daily_metrics has {report['daily_metrics_days']} days, expected {days_in(ctx.months)}"
-        )
-    if report["daily_metrics_trips"] != report["stg_trips"]:
-        problems.append(
-            f"daily_metrics sums to {report['daily_metrics_trips']} trips, "
-            f"stg_trips has {report['stg_trips']}"
-        )
-    published = report["published_tables"]
-    if not published:
-        problems.append("no published snapshot (TAXI_PUBLISHED_DATABASE)")
-    else:
-        for table in ("location_metrics", "daily_metrics"):
-            ours = report["warehouse_tables"].get(f"main.{table}")
-            theirs = [count for name, count in published.items() if name.endswith(f".{table}")]
-            if theirs != [ours]:
-                problems.append(f"published {table}: {theirs}, warehouse: {ours}")
     for name in ("airport_trips.png", "trips_by_week.csv"):
-        if not report["outputs"].get(name):
-            problems.append(f"output {name} missing or empty: {report['outputs']}")
-    before = ctx.reports.get("counts_after_fill")
-    if before:
-        for key in (
-            "trips_by_month",
-            "zones",
-            "stg_trips",
-            "location_metrics_trips",
-            "daily_metrics_days",
-            "daily_metrics_trips",
-        ):
-            if before[key] != report[key]:
-                problems.append(
-                    f"not idempotent: {key} was {before[key]} after the fill, "
-                    f"{report[key]} after the backfill"
-                )
-    if problems:
-        raise PhaseFailure("warehouse:\n  " + "\n  ".join(problems), ["user_code"])
+        checks.append((f"output {name} not empty", bool(r["outputs"].get(name)), True))
+    # idempotent loads: the backfill reloaded the range the fill had loaded
+    for key, before in ctx.reports["counts_after_fill"].items():
+        if "tables" not in key and key != "outputs":
+            checks.append((f"{key} as after the fill", r[key], before))
+    problems = [
+        f"{what}: {found}, expected {wanted}" for what, found, wanted in checks if found != wanted
+    ]
+    fail_if(problems, "warehouse", ["user_code"])
+
+
+def superset_report(name: str, check) -> dict:
+    """A check of superset_checks; its report in ci/artifacts/superset/<name>.json."""
+    try:
+        report = check()
+    except Exception as exc:
+        report = {"failures": [f"{type(exc).__name__}: {exc}"]}
+    (ARTIFACTS / "superset").mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "superset" / f"{name}.json").write_text(json.dumps(report, indent=2, default=str))
+    return report
+
+
+def phase_superset_checks(ctx: Context) -> None:
+    """The chart queries made while the backfill wrote; the API checks; the screenshots."""
+    ctx.charts.stop()
+    load = superset_report("load", ctx.charts.stats)
+    print(
+        f"  chart queries while the backfill wrote the warehouse: {load['requests']} made, "
+        f"{load['errors']} failed (latency {load.get('latency_ms')}) {load['error_samples'][:5]}"
+    )
+    container = ctx.stack.service_container("superset")
+    snapshot = docker("exec", container, "printenv", "SUPERSET_DUCKDB_PATH").stdout.strip()
+    direct = superset_checks.direct_queries(snapshot, container)
+    verify = superset_report("verify", lambda: superset_checks.verify(*ctx.superset, direct))
+    charts, probes = verify.get("charts", []), verify.get("security_probes", [])
+    equal = f"{sum(bool(c.get('equal')) for c in charts)}/{len(charts)} charts equal"
+    refused = f"{sum(p['refused'] for p in probes)}/{len(probes)} write/file probes refused"
+    titles = [d["title"] for d in verify.get("dashboards", [])]
+    print(f"  /health {verify.get('health')}; dashboards {titles}")
+    print(f"  {equal} to the direct query on the snapshot; {refused}")
+    out = ARTIFACTS / "superset" / "screenshots"
+    shots = superset_report("screenshots", lambda: superset_checks.screenshots(*ctx.superset, out))
+    for d in shots.get("dashboards", []):
+        print(f"  {d['screenshot']}: {len(d['charts'])} charts, {d['image']}, ok={d['ok']}")
+    ctx.reports["superset"] = {
+        "chart_queries_during_backfill": load["requests"],
+        "chart_query_errors_during_backfill": load["errors"],
+        "chart_query_latency_ms": load.get("latency_ms"),
+        "charts_compared": len(charts),
+        "screenshots": [d["screenshot"] for d in shots.get("dashboards", [])],
+    }
+    reports = {"chart queries during the backfill": load, "verify": verify, "screenshots": shots}
+    problems = [f"{name}: {str(f)[:1500]}" for name, r in reports.items() for f in r["failures"]]
+    fail_if(problems, "superset", ["superset", "superset-db-init"])
 
 
 def phase_compute_logs(ctx: Context) -> None:
@@ -448,13 +359,8 @@ def phase_compute_logs(ctx: Context) -> None:
                 logs = ctx.api.captured_logs(run["runId"], event["fileKey"])
                 text = (logs.get("stdout") or "") + (logs.get("stderr") or "")
                 if not text.strip():
-                    raise PhaseFailure(
-                        f"captured logs of run {run['runId']} are empty", ["webserver"]
-                    )
-                print(
-                    f"  run {run['runId'][:8]} ({run['jobName']}): {len(text)} characters "
-                    f"of captured logs for {event['stepKeys']}"
-                )
+                    raise PhaseFailure(f"captured logs of run {run['runId']} are empty")
+                print(f"  run {run['runId']}: {len(text)} characters for {event['stepKeys']}")
                 return
     raise PhaseFailure("no run with captured logs found", ["webserver"])
 
@@ -472,20 +378,16 @@ def phase_run_monitoring(ctx: Context) -> None:
         tags={"e2e": "killed"},
     )
     run = ctx.api.wait_for_run(run_id, {"STARTED", "SUCCESS", "FAILURE"}, timeout=300, poll=0.5)
-    container_id = tags_of(run).get("docker/container_id")
-    if run["status"] != "STARTED" or not container_id:
+    container = dagster.tags_of(run).get("docker/container_id")
+    if run["status"] != "STARTED" or not container:
         raise PhaseFailure(f"run {run_id} is {run['status']} before it could be killed", ["daemon"])
-    docker("kill", container_id, check=False)
+    docker("kill", container, check=False)
     killed = time.monotonic()
-    timeout = ctx.args.monitoring_timeout
-    run = ctx.api.wait_for_run(run_id, {"FAILURE", "SUCCESS", "CANCELED"}, timeout=timeout)
+    run = ctx.api.wait_for_run(run_id, {"FAILURE", "SUCCESS", "CANCELED"}, MONITORING_TIMEOUT)
     if run["status"] != "FAILURE":
         raise PhaseFailure(f"killed run {run_id} ended {run['status']}", ["daemon"])
-    ctx.reports["monitoring_failed_after_seconds"] = time.monotonic() - killed
-    print(
-        f"  killed run marked FAILURE {ctx.reports['monitoring_failed_after_seconds']:.0f}s "
-        f"after its container died"
-    )
+    ctx.reports["monitoring_failed_after_seconds"] = round(time.monotonic() - killed)
+    print(f"  killed run marked FAILURE {ctx.reports['monitoring_failed_after_seconds']}s later")
 
 
 def phase_no_unselected_check_results(ctx: Context) -> None:
@@ -493,117 +395,19 @@ def phase_no_unselected_check_results(ctx: Context) -> None:
     through with a warning ("... not selected. Letting it through"), read here from every run's
     event log."""
     runs = ctx.api.runs()
-    offenders = []
-    for run in runs:
-        for message in not_selected_warnings(ctx.api.run_events(run["runId"])):
-            offenders.append(f"run {run['runId']} ({run['jobName']}): {message}")
-    if offenders:
-        raise PhaseFailure(
-            f"{len(offenders)} 'not selected' warning(s) in the logs of "
-            f"{len({o.split()[1] for o in offenders})} of {len(runs)} runs: a step yields check "
-            "results its run did not select (yield only those in "
-            "context.selected_asset_check_keys):\n  " + "\n  ".join(offenders[:30]),
-            ["user_code"],
-        )
+    offenders = {
+        run["runId"]: dagster.not_selected_warnings(ctx.api.run_events(run["runId"]))
+        for run in runs
+    }
+    problems = [f"run {run_id}: {m}" for run_id, messages in offenders.items() for m in messages]
+    fail_if(
+        problems,
+        f"'not selected' warnings in the logs of {sum(map(bool, offenders.values()))} of "
+        f"{len(runs)} runs: a step yields check results its run did not select (yield only those "
+        "in context.selected_asset_check_keys)",
+        ["user_code"],
+    )
     print(f"  {len(runs)} runs, none logged a 'not selected' asset check result")
-
-
-# --- Superset (superset/tests/e2e/superset_checks.py, in-process) --------------------------------
-
-
-def superset_snapshot(container: str) -> str:
-    """The snapshot's path in the superset container, as docker-compose.yml gives it."""
-    return docker("exec", container, "printenv", "SUPERSET_DUCKDB_PATH").stdout.strip()
-
-
-def superset_check(ctx: Context, check: str) -> dict:
-    """One check of superset_checks on the stack's Superset; its report in ci/artifacts/superset."""
-    container = ctx.stack.compose("ps", "-q", "superset").stdout.strip()
-    os.environ["SUPERSET_ADMIN_PASSWORD"] = ctx.env["SUPERSET_ADMIN_PASSWORD"]  # read there
-    args = argparse.Namespace(
-        url=f"http://127.0.0.1:{ctx.env['SUPERSET_PORT']}",
-        user=ctx.env.get("SUPERSET_ADMIN_USERNAME", "admin"),
-        bundle=superset_checks.BUNDLE_DIR,
-        duckdb=None,
-        duckdb_container=container,
-        container_duckdb_path=superset_snapshot(container),
-        out=ARTIFACTS / "superset" / "screenshots",
-        page_timeout=90,
-    )
-    try:
-        report = getattr(superset_checks, check)(args)
-    except Exception as exc:
-        report = {"failures": [f"{type(exc).__name__}: {exc}"]}
-    (ARTIFACTS / "superset").mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "superset" / f"{check}.json").write_text(json.dumps(report, indent=2, default=str))
-    return report
-
-
-def phase_superset_load_start(ctx: Context) -> None:
-    """Every chart's data queried in a loop from now on (the backfill that follows writes)."""
-    container = ctx.stack.compose("ps", "-q", "superset").stdout.strip()
-    snapshot = superset_snapshot(container)
-    if docker("exec", container, "test", "-s", snapshot, check=False).returncode:
-        raise PhaseFailure(
-            f"no published snapshot {snapshot} in the superset container after the fill",
-            ["daemon", "user_code", "superset"],
-        )
-    url = f"http://127.0.0.1:{ctx.env['SUPERSET_PORT']}"
-    user = ctx.env.get("SUPERSET_ADMIN_USERNAME", "admin")
-    ctx.charts = superset_checks.ChartLoop(url, user, ctx.env["SUPERSET_ADMIN_PASSWORD"])
-    ctx.charts.start()
-    print(f"  snapshot present; querying the data of {len(ctx.charts.charts)} charts in a loop")
-
-
-def phase_superset_checks(ctx: Context) -> None:
-    summary: dict = {"healthy_after_seconds": ctx.reports.get("healthy_after_seconds")}
-    ctx.reports["superset"] = summary
-    problems: list[str] = []
-    if ctx.charts:  # 1. the chart queries made while the backfill wrote the warehouse
-        ctx.charts.stop()
-        load = ctx.charts.stats()
-        (ARTIFACTS / "superset").mkdir(parents=True, exist_ok=True)
-        (ARTIFACTS / "superset" / "load.json").write_text(json.dumps(load, indent=2))
-        summary["chart_queries_during_pipeline"] = load["requests"]
-        summary["chart_query_errors_during_pipeline"] = load["errors"]
-        summary["chart_query_latency_ms"] = load.get("latency_ms")
-        print(
-            f"  chart queries while the backfill wrote the warehouse: {load['requests']} "
-            f"made, {load['errors']} failed (latency {load.get('latency_ms')})"
-        )
-        for sample in load["error_samples"][:5]:
-            print(f"    {sample}")
-        problems += load["failures"]
-    else:
-        print("  (no chart-query load was running: phase_superset_load_start was skipped)")
-
-    # 2. API: health, login, dashboards, chart data == direct queries, security probes
-    verify = superset_check(ctx, "verify")
-    charts, probes = verify.get("charts", []), verify.get("security_probes", [])
-    summary["charts_compared"] = len(charts)
-    summary["dashboards"] = [d.get("title") for d in verify.get("dashboards", [])]
-    print(
-        f"  /health {verify.get('health')}; dashboards {summary['dashboards']}; "
-        f"{sum(1 for c in charts if c.get('equal'))}/{len(charts)} charts equal to the direct "
-        f"query; {sum(1 for p in probes if p.get('refused'))}/{len(probes)} write/file probes "
-        "refused"
-    )
-    problems += [f"verify: {f}" for f in verify["failures"]]
-
-    # 3. a headless Chromium screenshot of every dashboard
-    shots = superset_check(ctx, "screenshots")
-    summary["screenshots"] = [d["screenshot"] for d in shots.get("dashboards", [])]
-    for d in shots.get("dashboards", []):
-        print(
-            f"  screenshot {d['screenshot']}: {len(d['charts'])} charts, "
-            f"{d['image']['distinctColours']} colours, ok={d['ok']}"
-        )
-    problems += [f"screenshots: {f}" for f in shots["failures"]]
-    if problems:
-        raise PhaseFailure(
-            "superset:\n  " + "\n  ".join(str(p)[:1500] for p in problems),
-            ["superset", "superset-db-init"],
-        )
 
 
 PHASES = [
@@ -624,120 +428,88 @@ PHASES = [
 ]
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="End-to-end check of the container stack.")
-    parser.add_argument("--tag", default=None, help="image tag (default: the git revision)")
-    parser.add_argument("--skip-build", action="store_true", help="use already built images")
-    parser.add_argument("--keep", action="store_true", help="leave the stack running at the end")
-    parser.add_argument(
-        "--only",
-        nargs="*",
-        default=None,
-        help="run only these phases (by function name, e.g. phase_backfill); "
-        "build and up always run",
-    )
-    parser.add_argument("--start-month", default="2023-01")
-    parser.add_argument("--end-month", default="2023-02")
-    parser.add_argument("--trips-per-month", type=int, default=5000)
-    parser.add_argument("--healthy-timeout", type=float, default=300)
-    parser.add_argument("--fill-timeout", type=float, default=1200)
-    parser.add_argument(
-        "--first-run-timeout",
-        type=float,
-        default=240,
-        help="fail the fill early when no run at all was launched by then",
-    )
-    parser.add_argument("--backfill-timeout", type=float, default=1200)
-    parser.add_argument("--monitoring-timeout", type=float, default=240)
-    args = parser.parse_args(argv)
-    args.tag = args.tag or git_revision()
-    return args
+def run_phase(timings: list[dict], name: str, phase, *args) -> None:
+    """phase(*args), its duration and outcome appended to `timings`."""
+    print(f"\n=== {name} ===", flush=True)
+    start, status = time.monotonic(), "failed"
+    try:
+        phase(*args)
+        status = "ok"
+    finally:
+        seconds = round(time.monotonic() - start, 1)
+        timings.append({"phase": name, "seconds": seconds, "status": status})
+        print(f"=== {name}: {status} in {seconds}s ===", flush=True)
 
 
-def dump_logs(stack: Stack, services: tuple[str, ...]) -> None:
-    print("\n--- service status ---\n" + stack.compose("ps", "--all", check=False).stdout)
+def dump_logs(target: stack.Stack, services: tuple[str, ...]) -> None:
+    print("\n--- service status ---\n" + target.compose("ps", "--all", check=False).stdout)
     print(f"\n--- logs of {', '.join(services) or 'every service'} (last 300 lines each) ---")
-    print(stack.logs(services, tail=300))
+    print(target.logs(services, tail=300))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "e2e-failure.log").write_text(stack.logs((), tail=5000))
+    (ARTIFACTS / "e2e-failure.log").write_text(target.logs((), tail=5000))
 
 
 def _interrupted(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def throwaway_env(args: argparse.Namespace, workdir: Path, name: str) -> Path:
-    """The stack's env file from .env.example: fresh credentials, e2e_env's overrides."""
-    env_file = workdir / name
-    example = (REPO_ROOT / ".env.example").read_text()
-    env_file.write_text(render_env(example, e2e_env(args, example))[0])
-    env_file.chmod(0o600)
-    return env_file
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="End-to-end check of the container stack.")
+    parser.add_argument("--tag", default=None, help="image tag (default: the git revision)")
+    parser.add_argument("--skip-build", action="store_true", help="use already built images")
+    parser.add_argument("--keep", action="store_true", help="leave the stack running at the end")
+    # the range and size of the sample data (e2e_env), fixed: the checks' figures depend on them
+    parser.set_defaults(
+        start_month=MONTHS[0][:7], end_month=MONTHS[-1][:7], trips_per_month=TRIPS_PER_MONTH
+    )
+    args = parser.parse_args(argv)
+    args.tag = args.tag or git_revision()
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # a CI cancellation (SIGTERM) still takes the stack down in the `finally` below
     signal.signal(signal.SIGTERM, _interrupted)
-    for name in remove_stale_projects():
+    for name in stack.remove_stale_projects():
         print(f"removed stale end-to-end stack {name}")
-    timer = PhaseTimer()
     workdir = Path(tempfile.mkdtemp(prefix="taxi-e2e-"))
-    env_file = throwaway_env(args, workdir, "e2e.env")
-    env = read_env_file(env_file)
-    project = new_project_name()
-    stack = Stack.create(project, env_file)
-    ctx = Context(
-        args,
-        stack,
-        env_file,
-        env,
-        EventRecorder(project, workdir / "events.jsonl"),
-        Dagster(int(env["DAGSTER_WEBSERVER_PORT"])),
-        f"{env['TAXI_USER_CODE_IMAGE']}:{args.tag}",
-    )
-    print(f"project {project}, images tagged {args.tag}, env file {env_file}")
-    status = 0
+    ctx, timings, status = Context(args, workdir), [], 0
+    print(f"project {ctx.project}, images tagged {args.tag}, env file {ctx.env_file}")
     try:
         for name, phase in PHASES:
-            always = phase in (phase_build, phase_up)
-            if args.only is None or phase.__name__ in args.only or always:
-                with timer.phase(name):
-                    phase(ctx)
+            run_phase(timings, name, phase, ctx)
     except PhaseFailure as failure:
         status = 1
         print(f"\nFAILED: {failure}", file=sys.stderr)
-        dump_logs(stack, failure.services)
+        dump_logs(ctx.stack, failure.services)
     except (Exception, KeyboardInterrupt) as exc:
         status = 1
         traceback.print_exc()
         print(f"\nFAILED: {exc!r}", file=sys.stderr)
-        dump_logs(stack, ())
+        dump_logs(ctx.stack, ())
     finally:
         if ctx.charts:
             ctx.charts.stop()
         ctx.events.stop()
         if args.keep:
             print(
-                f"\n--keep: stack {project} left running (env file {env_file}); remove it with\n"
-                f"  docker compose -p {project} --env-file {env_file} down -v"
+                f"\n--keep: stack {ctx.project} left running (env file {ctx.env_file}); remove it "
+                f"with\n  docker compose -p {ctx.project} --env-file {ctx.env_file} down -v"
             )
         else:
-            with timer.phase("compose down -v"):
-                stack.down()
+            run_phase(timings, "compose down -v", ctx.stack.down)
             shutil.rmtree(workdir, ignore_errors=True)
-        print("\n" + timer.table())
+        print(
+            "\n"
+            + "\n".join(f"{t['seconds']:7.1f}s  {t['status']:6}  {t['phase']}" for t in timings)
+        )
+        print(f"{sum(t['seconds'] for t in timings):7.1f}s  total")
+        summary = {"project": ctx.project, "tag": args.tag, "status": ["ok", "failed"][status]}
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        summary = {
-            "project": project,
-            "tag": args.tag,
-            "status": "ok" if status == 0 else "failed",
-            "phases": [
-                {"phase": n, "seconds": round(s, 1), "status": st} for n, s, st in timer.results
-            ],
-            **{k: v for k, v in ctx.reports.items() if k != "location"},
-        }
-        (ARTIFACTS / "e2e-summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        (ARTIFACTS / "e2e-summary.json").write_text(
+            json.dumps({**summary, "phases": timings, **ctx.reports}, indent=2, default=str)
+        )
     print("\nend-to-end check " + ("passed" if status == 0 else "FAILED"))
     return status
 

@@ -57,38 +57,36 @@ CAPTURED_LOGS_QUERY = """query($logKey: [String!]!) {
   capturedLogs(logKey: $logKey) { stdout stderr } }"""
 
 
-@dataclass
-class AssetInfo:
-    key: str
-    partitioned: bool
-    partition_keys: list[str]
-    checks: list[str]
-    pools: list[str] = field(default_factory=list)
+def asset_key(node: dict) -> str:
+    return "/".join(node["assetKey"]["path"])
 
 
 @dataclass
-class LocationInfo:
+class Location:
+    """A code location as the webserver serves it. `assets`: key -> the GraphQL asset node
+    (isPartitioned, partitionKeys, pools) plus `checks`, the names of its asset checks."""
+
     name: str
     load_status: str
-    error: str | None
-    assets: dict[str, AssetInfo] = field(default_factory=dict)
+    error: str | None = None
+    assets: dict[str, dict] = field(default_factory=dict)
     jobs: set[str] = field(default_factory=set)
     schedules: dict[str, dict] = field(default_factory=dict)  # name -> {"id", "status"}
     sensors: dict[str, dict] = field(default_factory=dict)
 
     @property
     def check_keys(self) -> set[str]:
-        return {f"{asset.key}:{check}" for asset in self.assets.values() for check in asset.checks}
+        return {f"{key}:{check}" for key, node in self.assets.items() for check in node["checks"]}
 
 
-def parse_workspace(data: dict) -> dict[str, LocationInfo]:
+def parse_workspace(data: dict) -> dict[str, Location]:
     workspace = data["workspaceOrError"]
     if workspace["__typename"] != "Workspace":
         raise PhaseFailure(f"workspace: {workspace.get('message')}", ["webserver"])
     locations = {}
     for entry in workspace["locationEntries"]:
         location = entry.get("locationOrLoadError") or {}
-        info = LocationInfo(entry["name"], entry["loadStatus"], None)
+        info = locations[entry["name"]] = Location(entry["name"], entry["loadStatus"])
         if location.get("__typename") == "PythonError":
             info.error = location.get("message", "") + "\n" + "".join(location.get("stack") or [])
         for repo in location.get("repositories", []):
@@ -96,29 +94,20 @@ def parse_workspace(data: dict) -> dict[str, LocationInfo]:
             info.schedules |= {s["name"]: s["scheduleState"] for s in repo["schedules"]}
             info.sensors |= {s["name"]: s["sensorState"] for s in repo["sensors"]}
             for node in repo["assetNodes"]:
-                key = "/".join(node["assetKey"]["path"])
                 checks = (node.get("assetChecksOrError") or {}).get("checks", [])
-                info.assets[key] = AssetInfo(
-                    key,
-                    node["isPartitioned"],
-                    node.get("partitionKeys") or [],
-                    [c["name"] for c in checks],
-                    node.get("pools") or [],
-                )
-        locations[info.name] = info
+                info.assets[asset_key(node)] = {**node, "checks": [c["name"] for c in checks]}
     return locations
 
 
-def partitions_by_assets(assets: dict[str, AssetInfo], exclude=frozenset()) -> list[dict]:
+def partitions_by_assets(assets: dict[str, dict], exclude=frozenset()) -> list[dict]:
     """`partitionsByAssets` of a backfill covering every partition of every asset but `exclude`."""
     selection = []
     for key in sorted(set(assets) - set(exclude)):
-        asset = assets[key]
         item: dict = {"assetKey": {"path": key.split("/")}}
-        if asset.partitioned:
-            if not asset.partition_keys:
+        if assets[key]["isPartitioned"]:
+            keys = assets[key]["partitionKeys"]
+            if not keys:
                 raise ValueError(f"{key} is partitioned but has no partitions")
-            keys = asset.partition_keys
             item["partitions"] = {"range": {"start": keys[0], "end": keys[-1]}}
         selection.append(item)
     return selection
@@ -127,18 +116,14 @@ def partitions_by_assets(assets: dict[str, AssetInfo], exclude=frozenset()) -> l
 def unfilled_assets(nodes: list[dict], required: set[str]) -> dict[str, str]:
     """Of `required`, the assets not yet fully materialized, with what is missing."""
     missing = {key: "not in the asset graph" for key in required}
-    for node in nodes:
-        key = "/".join(node["assetKey"]["path"])
-        if key not in required:
-            continue
-        del missing[key]
-        if node["isPartitioned"]:
-            stats = node.get("partitionStats") or {}
-            done, total = stats.get("numMaterialized", 0), stats.get("numPartitions", 0)
-            if total == 0 or done < total:
-                missing[key] = f"{done}/{total} partitions"
-        elif not node.get("assetMaterializations"):
-            missing[key] = "never materialized"
+    for node in (node for node in nodes if asset_key(node) in required):
+        del missing[asset_key(node)]
+        stats = node.get("partitionStats") or {}
+        done, total = stats.get("numMaterialized", 0), stats.get("numPartitions", 0)
+        if node["isPartitioned"] and (total == 0 or done < total):
+            missing[asset_key(node)] = f"{done}/{total} partitions"
+        elif not node["isPartitioned"] and not node.get("assetMaterializations"):
+            missing[asset_key(node)] = "never materialized"
     return missing
 
 
@@ -150,11 +135,10 @@ def run_failure_messages(events: list[dict]) -> list[str]:
     """The error messages of a run's failure events, for the log of a failed check."""
     messages = []
     for event in events:
-        error = event.get("error")
+        error = event.get("error") or {}
         if event.get("__typename") in ("ExecutionStepFailureEvent", "RunFailureEvent") or (
             error and event.get("level") == "ERROR"
         ):
-            error = error or {}
             parts = [error.get("message") or event.get("message") or ""]
             parts += [link["error"]["message"] for link in error.get("errorChain") or []]
             text = "\n    caused by: ".join(part.strip() for part in parts if part and part.strip())
@@ -176,7 +160,7 @@ class Dagster(DagsterGraphQLClient):
         # the client's transport and error wrapping (DagsterGraphQLClientError names the query)
         return self._execute(query, variables)
 
-    def locations(self) -> dict[str, LocationInfo]:
+    def locations(self) -> dict[str, Location]:
         return parse_workspace(self.query(WORKSPACE_QUERY))
 
     def instance(self) -> dict:
@@ -204,7 +188,7 @@ class Dagster(DagsterGraphQLClient):
         log_key = [run_id, "compute_logs", file_key]
         return self.query(CAPTURED_LOGS_QUERY, {"logKey": log_key})["capturedLogs"]
 
-    def stop_instigators(self, location: LocationInfo) -> list[str]:
+    def stop_instigators(self, location: Location) -> list[str]:
         """Stops every running sensor and schedule; their names."""
         stopped = []
         for mutation, states in (
@@ -244,13 +228,11 @@ class Dagster(DagsterGraphQLClient):
 
     def wait_for_run(self, run_id: str, statuses: set[str], timeout: float, poll=2.0) -> dict:
         """Until the run (client.get_run_status) is in one of `statuses`; the run with its tags."""
-        wait_until(
-            lambda: self.get_run_status(run_id).value in statuses,
-            timeout,
-            f"run {run_id} reaching {sorted(statuses)}",
-            ["daemon"],
-            poll,
-        )
+
+        def reached() -> bool:
+            return self.get_run_status(run_id).value in statuses
+
+        wait_until(reached, timeout, f"run {run_id} reaching {sorted(statuses)}", ["daemon"], poll)
         return self.runs(run_ids=[run_id])[0]
 
     def wait_until_idle(self, timeout: float) -> None:

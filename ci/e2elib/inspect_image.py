@@ -74,15 +74,9 @@ print(json.dumps(report))
 
 
 def run_in_service(stack: Stack, script: str, timeout: float = 300) -> dict:
-    result = stack.compose(
-        "run", "--rm", "--no-deps", "-T", "user_code", "python", "-c", script,
-        timeout=timeout, check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise PhaseFailure(
-            f"script in the user_code service failed ({result.returncode}):\n"
-            f"{result.stdout[-3000:]}{result.stderr[-6000:]}"
-        )
+    """The JSON the script prints last, run in a one-off container of the user_code service."""
+    command = ["run", "--rm", "--no-deps", "-T", "user_code", "python", "-c", script]
+    result = stack.compose(*command, timeout=timeout)  # PhaseFailure with its output if it fails
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if not lines:
         raise PhaseFailure(f"script in user_code printed no JSON:\n{result.stdout[-3000:]}")

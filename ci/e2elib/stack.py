@@ -13,7 +13,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,6 +31,11 @@ class PhaseFailure(Exception):
     def __init__(self, message: str, services: tuple[str, ...] | list[str] = ()):
         super().__init__(message)
         self.services = tuple(services)
+
+
+def fail_if(problems: list[str], what: str, services=()) -> None:
+    if problems:
+        raise PhaseFailure(f"{what}:\n  " + "\n  ".join(problems[:30]), services)
 
 
 def wait_until(
@@ -62,14 +66,14 @@ def sanitized_environ(environ: dict[str, str], variables: set[str]) -> dict[str,
     return {k: v for k, v in environ.items() if k not in variables and not k.startswith("COMPOSE_")}
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
 def new_project_name(pid: int | None = None) -> str:
-    return f"{E2E_PREFIX}{os.getpid() if pid is None else pid}-{os.urandom(3).hex()}"
+    return f"{E2E_PREFIX}{pid or os.getpid()}-{os.urandom(3).hex()}"
 
 
 def pid_alive(pid: int) -> bool:
@@ -78,7 +82,7 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     return True
 
 
@@ -89,80 +93,53 @@ def stale_projects(projects: list[dict], alive=pid_alive) -> list[str]:
     return [m.group(0) for m in matches if m and not alive(int(m.group(1)))]
 
 
-def parse_json_lines(text: str) -> list[dict]:
-    """`docker ... --format json` prints either one JSON array or one object per line."""
-    text = text.strip()
-    if text.startswith("["):
-        return json.loads(text)
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
 def docker(*args: str, timeout: float | None = 120, check: bool = True, env=None):
     return subprocess.run(
         ["docker", *args], capture_output=True, text=True, timeout=timeout, check=check, env=env
     )
 
 
-@dataclass
+def run_containers(project: str) -> list[str]:
+    """Ids of the run containers of a stack still present (running or not)."""
+    label = f"label={STACK_LABEL}={project}"
+    return docker("ps", "-aq", "--no-trunc", "--filter", label, check=False).stdout.split()
+
+
 class Stack:
-    project: str
-    env_file: Path
-    environ: dict[str, str] = field(default_factory=dict)
+    def __init__(self, project: str, env_file: Path, environ: dict[str, str] | None = None):
+        self.project, self.env_file = project, env_file
+        self.environ = environ if environ is not None else dict(os.environ)
 
     @classmethod
     def create(cls, project: str, env_file: Path) -> Stack:
         variables = compose_variables(COMPOSE_FILE.read_text())
         return cls(project, env_file, sanitized_environ(dict(os.environ), variables))
 
-    def command(self, *args: str) -> list[str]:
-        return [
-            "docker",
-            "compose",
-            "--project-name",
-            self.project,
-            "--env-file",
-            str(self.env_file),
-            "--project-directory",
-            str(REPO_ROOT),
-            "--file",
-            str(COMPOSE_FILE),
-            *args,
-        ]
+    def command(self) -> list[str]:
+        return ["compose", "-p", self.project, f"--env-file={self.env_file}", f"-f={COMPOSE_FILE}"]
 
     def compose(self, *args: str, timeout: float | None = 300, check: bool = True):
-        result = subprocess.run(
-            self.command(*args), capture_output=True, text=True, timeout=timeout, env=self.environ
-        )
+        """`docker compose` on this project; PhaseFailure with its output when it fails."""
+        result = docker(*self.command(), *args, timeout=timeout, check=False, env=self.environ)
         if check and result.returncode != 0:
             raise PhaseFailure(
-                f"docker compose {' '.join(args)} failed ({result.returncode}):\n"
-                f"{result.stdout}{result.stderr}"
+                f"docker compose {' '.join(args[:6])} failed ({result.returncode}):\n"
+                f"{result.stdout[-3000:]}{result.stderr[-4000:]}"
             )
         return result
 
     def up(self, timeout: float) -> None:
         """Start every service and wait until each is healthy (one-shot ones: exited 0)."""
-        result = self.compose(
-            "up",
-            "--detach",
-            "--no-build",
-            "--pull",
-            "missing",
-            "--wait",
-            "--wait-timeout",
-            str(int(timeout)),
-            timeout=timeout + 60,
-            check=False,
-        )
+        wait = ["--wait", "--wait-timeout", str(int(timeout))]
+        result = self.compose("up", "-d", "--no-build", *wait, timeout=timeout + 60, check=False)
         if result.returncode != 0:
             raise PhaseFailure(
-                f"docker compose up --wait failed ({result.returncode}), the stack did not become "
+                f"docker compose up --wait failed ({result.returncode}): the stack did not become "
                 f"healthy within {timeout:.0f}s:\n{result.stderr[-4000:]}"
             )
 
-    def volume(self, name: str) -> str:
-        """Name of one of the stack's volumes (docker-compose.yml names them <project>_<name>)."""
-        return f"{self.project}_{name}"
+    def service_container(self, service: str) -> str:
+        return self.compose("ps", "-q", service).stdout.strip()
 
     def logs(self, services=(), tail: int = 200) -> str:
         result = self.compose(
@@ -170,33 +147,26 @@ class Stack:
         )
         return result.stdout + result.stderr
 
-    def run_containers(self) -> list[str]:
-        """Ids of the run containers of this stack still present (running or not)."""
-        return run_containers(self.project)
-
     def down(self) -> None:
-        remove_project(self.project, self.command("down", "--volumes", "--remove-orphans"))
+        remove_project(self.project, self.command())
 
 
-def run_containers(project: str) -> list[str]:
-    label = f"label={STACK_LABEL}={project}"
-    return docker("ps", "-aq", "--no-trunc", "--filter", label, check=False).stdout.split()
-
-
-def remove_project(project: str, down: list[str]) -> None:
+def remove_project(project: str, compose: list[str]) -> None:
     """Run containers first: `compose down` leaves them (DockerRunLauncher started them) and they
     hold the network."""
     if ids := run_containers(project):
         docker("rm", "--force", *ids, check=False)
-    subprocess.run([*down, "--timeout", "20"], capture_output=True, timeout=300, check=False)
+    down = ["down", "--volumes", "--remove-orphans", "--timeout", "20"]
+    docker(*compose, *down, timeout=300, check=False)
 
 
 def remove_stale_projects() -> list[str]:
-    """Take down end-to-end stacks whose check died without cleaning up (e.g. a CI timeout)."""
+    """Take down end-to-end stacks whose check died without cleaning up (e.g. a CI timeout); by
+    project name alone, since their env files are gone."""
     result = docker("compose", "ls", "--all", "--format", "json", check=False)
-    stale = stale_projects(parse_json_lines(result.stdout)) if result.returncode == 0 else []
+    stale = stale_projects(json.loads(result.stdout or "[]")) if result.returncode == 0 else []
     for name in stale:
-        remove_project(name, ["docker", "compose", "-p", name, "down", "-v", "--remove-orphans"])
+        remove_project(name, ["compose", "-p", name])
     return stale
 
 
@@ -207,21 +177,10 @@ class EventRecorder:
         self.project, self.path, self._proc = project, path, None
 
     def start(self) -> None:
+        filters = ["--filter=type=container", f"--filter=label={STACK_LABEL}={self.project}"]
+        command = ["docker", "events", "--format={{json .}}", *filters]
         with open(self.path, "w") as out:
-            self._proc = subprocess.Popen(
-                [
-                    "docker",
-                    "events",
-                    "--format",
-                    "{{json .}}",
-                    "--filter",
-                    "type=container",
-                    "--filter",
-                    f"label={STACK_LABEL}={self.project}",
-                ],
-                stdout=out,
-                stderr=subprocess.DEVNULL,
-            )
+            self._proc = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL)
 
     def stop(self) -> None:
         if self._proc and self._proc.poll() is None:
@@ -229,28 +188,17 @@ class EventRecorder:
             self._proc.wait(timeout=10)
 
     def events(self) -> list[dict]:
-        return parse_json_lines(self.path.read_text()) if self.path.exists() else []
+        lines = self.path.read_text().splitlines() if self.path.exists() else []
+        return [json.loads(line) for line in lines if line.strip()]
 
 
-@dataclass
-class ContainerLife:
-    container_id: str
-    run_id: str
-    job: str
-    actions: list[str] = field(default_factory=list)
-
-
-def container_lifecycles(events: list[dict]) -> dict[str, ContainerLife]:
-    """Per run container: its run id, job and the lifecycle actions the engine reported."""
-    lives: dict[str, ContainerLife] = {}
+def container_lifecycles(events: list[dict]) -> dict[str, dict]:
+    """Per run container: its run id ("run_id") and the lifecycle actions the engine reported."""
+    lives: dict[str, dict] = {}
     for event in events:
         actor = event.get("Actor", {})
-        attributes = actor.get("Attributes", {})
-        container_id, run_id = actor.get("ID") or event.get("id"), attributes.get("dagster/run_id")
-        if container_id and run_id:
-            life = lives.setdefault(
-                container_id,
-                ContainerLife(container_id, run_id, attributes.get("dagster/job_name", "")),
-            )
-            life.actions.append(event.get("Action") or event.get("status", ""))
+        run_id = actor.get("Attributes", {}).get("dagster/run_id")
+        if actor.get("ID") and run_id:
+            life = lives.setdefault(actor["ID"], {"run_id": run_id, "actions": []})
+            life["actions"].append(event.get("Action"))
     return lives

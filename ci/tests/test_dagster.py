@@ -54,7 +54,8 @@ def test_parse_workspace_collects_assets_checks_jobs_and_instigators():
     assert location.jobs == {"__ASSET_JOB", "trip_update_job"}
     assert location.schedules["s"]["status"] == "RUNNING"
     assert location.sensors["auto"]["id"] == "x1"
-    assert location.assets["taxi_trips"].pools == ["duckdb_warehouse"]
+    assert location.assets["taxi_trips"]["pools"] == ["duckdb_warehouse"]
+    assert location.assets["published_warehouse"]["checks"] == []
 
 
 def test_parse_workspace_reports_a_load_error():
@@ -82,9 +83,8 @@ def test_backfill_selection_covers_every_partition_and_skips_excluded_assets():
 
 
 def test_partitioned_asset_without_partitions_is_an_error():
-    asset = api.AssetInfo("x", True, [], [])
     with pytest.raises(ValueError):
-        api.partitions_by_assets({"x": asset})
+        api.partitions_by_assets({"x": {"isPartitioned": True, "partitionKeys": []}})
 
 
 def test_unfilled_assets():

@@ -1,15 +1,16 @@
 import argparse
+import calendar
 
 import e2e
-from e2e import PhaseTimer
+import pytest
 
 from e2elib.stack import PhaseFailure
 
 
-def test_month_range_and_days():
-    assert e2e.month_range("2023-11", "2024-02") == ["2023-11", "2023-12", "2024-01", "2024-02"]
-    assert e2e.days_in(["2023-01", "2023-02"]) == 59
-    assert e2e.days_in(["2024-02"]) == 29
+def test_the_fixed_range_and_its_days():
+    args = e2e.parse_args(["--tag", "t"])
+    assert (args.start_month, args.end_month, args.tag) == ("2023-01", "2023-02", "t")
+    assert sum(calendar.monthrange(2023, int(m[5:7]))[1] for m in e2e.MONTHS) == e2e.DAYS
 
 
 def test_e2e_env_uses_sample_data_free_ports_and_loopback(monkeypatch):
@@ -39,18 +40,29 @@ def test_phases_are_named_functions_in_order():
     assert all(fn.__name__.startswith("phase_") for _, fn in e2e.PHASES)
 
 
-def test_timer_records_failures_and_totals():
+def test_phases_are_timed_and_failures_recorded(monkeypatch):
     ticks = iter([0.0, 1.5, 2.0, 5.0])
-    timer = PhaseTimer(clock=lambda: next(ticks))
-    with timer.phase("one"):
-        pass
-    try:
-        with timer.phase("two"):
-            raise PhaseFailure("no", ["daemon"])
-    except PhaseFailure as failure:
-        assert failure.services == ("daemon",)
-    assert timer.results == [("one", 1.5, "ok"), ("two", 3.0, "failed")]
-    assert timer.table().splitlines()[-1].split() == ["total", "4.5"]
+    monkeypatch.setattr(e2e.time, "monotonic", lambda: next(ticks))
+    timings = []
+    e2e.run_phase(timings, "one", lambda: None)
+
+    def failing():
+        raise PhaseFailure("no", ["daemon"])
+
+    with pytest.raises(PhaseFailure) as failure:
+        e2e.run_phase(timings, "two", failing)
+    assert failure.value.services == ("daemon",)
+    assert timings == [
+        {"phase": "one", "seconds": 1.5, "status": "ok"},
+        {"phase": "two", "seconds": 3.0, "status": "failed"},
+    ]
+
+
+def test_fail_if_names_every_problem():
+    e2e.fail_if([], "nothing")
+    with pytest.raises(PhaseFailure, match="warehouse:\n  zones: 1, expected 265\n  b") as f:
+        e2e.fail_if(["zones: 1, expected 265", "b"], "warehouse", ["user_code"])
+    assert f.value.services == ("user_code",)
 
 
 def test_chart_loop_counts_failed_queries_per_window():
@@ -68,3 +80,14 @@ def test_chart_loop_counts_failed_queries_per_window():
     assert everything["latency_ms"] == {"median": 200, "p95": 300, "max": 300}
     assert loop.stats(2.5)["failures"] == [] and loop.stats(2.5)["requests"] == 1
     assert loop.stats(10.0)["failures"] == ["no chart query was made"]
+
+
+def test_no_setting_of_the_throwaway_stack_comes_from_the_shell(tmp_path, monkeypatch):
+    names = ("DAGSTER_POSTGRES_PASSWORD", "TAXI_DATA_SOURCE", "DAGSTER_WEBSERVER_PORT")
+    for name in (*names, "TAXI_IMAGE_TAG", "TAXI_END_MONTH"):
+        monkeypatch.setenv(name, "from the shell")
+    args = e2e.parse_args(["--tag", "t"])
+    env_file = e2e.throwaway_env(args, tmp_path, "e2e.env")
+    stack = e2e.stack.Stack.create("taxi-e2e-1-aa", env_file)
+    assert not set(stack.environ) & {*names, "TAXI_IMAGE_TAG", "TAXI_END_MONTH"}
+    assert e2e.read_env_file(env_file)["TAXI_DATA_SOURCE"] == "sample"

@@ -1,4 +1,5 @@
 import json
+import subprocess
 
 import pytest
 
@@ -31,12 +32,12 @@ def test_the_repository_compose_file_reads_its_settings_from_variables():
     } <= variables
 
 
-def test_json_output_in_both_formats():
-    entries = [{"Name": "a"}, {"Name": "b"}]
-    as_lines = "\n".join(json.dumps(e) for e in entries)
-    for text in (as_lines, json.dumps(entries)):
-        assert compose.parse_json_lines(text) == entries
-    assert compose.parse_json_lines("  \n") == []
+def test_recorded_engine_events_are_read_back(tmp_path):
+    recorder = compose.EventRecorder("p", tmp_path / "events.jsonl")
+    assert recorder.events() == []
+    entries = [{"Action": "create"}, {"Action": "die"}]
+    recorder.path.write_text("\n".join(json.dumps(e) for e in entries) + "\n")
+    assert recorder.events() == entries
 
 
 def test_wait_until_returns_the_first_truthy_answer_or_fails_naming_what(monkeypatch):
@@ -88,17 +89,28 @@ def test_container_lifecycles_group_events_by_container():
         {"Type": "container", "Action": "start", "Actor": {"ID": "x", "Attributes": {}}},
     ]
     lives = compose.container_lifecycles(events)
-    assert set(lives) == {"c1", "c2"}
-    assert lives["c1"].actions == ["create", "start", "die", "destroy"]
-    assert lives["c2"].run_id == "r2" and lives["c2"].job == "job"
+    assert lives == {
+        "c1": {"run_id": "r1", "actions": ["create", "start", "die", "destroy"]},
+        "c2": {"run_id": "r2", "actions": ["create"]},
+    }
 
 
-def test_stack_commands_name_the_project_and_env_file(tmp_path):
+def test_stack_commands_name_the_project_env_file_and_compose_file(tmp_path, monkeypatch):
+    calls = []
+    done = subprocess.CompletedProcess([], 0, stdout="", stderr="")
+    monkeypatch.setattr(compose, "docker", lambda *args, **kw: calls.append((args, kw)) or done)
+    stack = compose.Stack("taxi-e2e-1-aa", tmp_path / "e.env", environ={"PATH": "/bin"})
+    stack.compose("up", "-d")
+    args, kw = calls[0]
+    assert args[:3] == ("compose", "-p", "taxi-e2e-1-aa")
+    assert f"--env-file={tmp_path / 'e.env'}" in args and f"-f={compose.COMPOSE_FILE}" in args
+    assert args[-2:] == ("up", "-d") and kw["env"] == {"PATH": "/bin"}
+
+
+def test_a_failed_compose_command_fails_the_phase_with_its_output(tmp_path, monkeypatch):
+    failed = subprocess.CompletedProcess([], 1, stdout="", stderr="no such service: x")
+    monkeypatch.setattr(compose, "docker", lambda *args, **kw: failed)
     stack = compose.Stack("taxi-e2e-1-aa", tmp_path / "e.env", environ={})
-    assert stack.command()[-2:] == ["--file", str(compose.COMPOSE_FILE)]
-    cmd = stack.command("up", "-d")
-    assert cmd[:2] == ["docker", "compose"]
-    assert cmd[cmd.index("--project-name") + 1] == "taxi-e2e-1-aa"
-    assert cmd[cmd.index("--env-file") + 1] == str(tmp_path / "e.env")
-    assert cmd[-2:] == ["up", "-d"]
-    assert stack.volume("taxi-data") == "taxi-e2e-1-aa_taxi-data"
+    with pytest.raises(compose.PhaseFailure, match="no such service: x"):
+        stack.compose("logs", "x", check=True)
+    assert stack.compose("logs", "x", check=False) is failed
