@@ -7,6 +7,7 @@ Python assets, the snapshot) on one Dagster instance, then assertions on real nu
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +18,8 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
+
+from taxi_pipeline.assets.publish import served_snapshot_run, write_snapshot
 
 MONTHS = ["2023-01-01", "2023-02-01"]
 
@@ -345,3 +348,26 @@ def test_a_test_planned_but_not_run_does_not_block_publishing(built: Built):
     result = built.materialize("publish after a planned test", [built.asset("published_warehouse")])
     metadata = _metadata(result, "published_warehouse")
     assert set(planned) <= set(metadata["dbt_tests_never_run"])
+
+
+def test_a_swap_its_run_never_recorded_is_recorded_by_the_next_publish(built: Built):
+    """A publish killed between its swap and its record leaves a served snapshot that no
+    materialization describes: the next publish records it (an observation), then replaces it."""
+    target = built.settings.published_database
+    staging = target.with_name("killed.tmp")
+    with duckdb.connect(str(built.settings.duckdb_database)) as conn:
+        write_snapshot(conn, staging, "run-killed-after-its-swap")
+    os.replace(staging, target)
+    assert served_snapshot_run(target)[0] == "run-killed-after-its-swap"
+
+    result = built.materialize("publish after a lost record", [built.asset("published_warehouse")])
+    [observation] = [
+        event.event_specific_data.asset_observation
+        for event in result.all_events
+        if event.event_type_value == "ASSET_OBSERVATION"
+    ]
+    assert observation.metadata["served_snapshot_run_id"].value == "run-killed-after-its-swap"
+    assert served_snapshot_run(target)[0] == result.run_id
+    # recorded and served agree again: a further publish observes nothing
+    again = built.materialize("publish once more", [built.asset("published_warehouse")])
+    assert not [e for e in again.all_events if e.event_type_value == "ASSET_OBSERVATION"]

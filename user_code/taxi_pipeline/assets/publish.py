@@ -101,6 +101,48 @@ def audit_snapshot(path: Path, expected: dict[str, int]) -> None:
                 raise dg.Failure(f"Snapshot audit: {table} is empty; refusing to publish it.")
 
 
+def served_snapshot_run(path: Path) -> tuple[str, datetime] | None:
+    """The run that wrote the snapshot Superset is serving, and when (from its info table)."""
+    if not path.exists():
+        return None
+    with duckdb.connect(str(path), read_only=True) as snapshot:
+        run_id, published_at = snapshot.execute(
+            f"select dagster_run_id, published_at from main.{INFO_TABLE}"
+        ).fetchone()
+    return run_id, published_at
+
+
+def _reconcile(context: dg.AssetExecutionContext, target: Path) -> None:
+    """Describe a served snapshot that no materialization describes.
+
+    The swap (`os.replace`) is the last thing a publish does before it records the new
+    materialization; a run killed between the two leaves Superset serving a file Dagster shows
+    no materialization for. The next publish notices it here and records what was served (an
+    observation) before it replaces it, so the asset's history never disagrees with the file.
+    """
+    served = served_snapshot_run(target)
+    if served is None:
+        return
+    run_id, published_at = served
+    latest = context.instance.get_latest_materialization_event(context.asset_key)
+    if latest is not None and latest.run_id == run_id:
+        return
+    context.log.warning(
+        f"The served snapshot was published by run {run_id} at {published_at}, which ended "
+        "before recording it; recording it now as an observation."
+    )
+    context.log_event(
+        dg.AssetObservation(
+            asset_key=context.asset_key,
+            metadata={
+                "served_snapshot_run_id": run_id,
+                "published_at": dg.MetadataValue.timestamp(published_at),
+                "path": dg.MetadataValue.path(str(target)),
+            },
+        )
+    )
+
+
 def build_publish_asset(dbt_assets: list[dg.AssetsDefinition]) -> dg.AssetsDefinition:
     """The snapshot, downstream of every dbt model and gated on their tests."""
 
@@ -127,6 +169,7 @@ def build_publish_asset(dbt_assets: list[dg.AssetsDefinition]) -> dg.AssetsDefin
 
         target = Path(folders.published_database)
         target.parent.mkdir(parents=True, exist_ok=True)
+        _reconcile(context, target)
         staging = target.with_name(f".{target.name}.{context.run.run_id}.tmp")
         staging.unlink(missing_ok=True)
         try:
