@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -23,6 +24,17 @@ from taxi_pipeline.sources import layout, sample, tlc
 
 class Warehouse(DuckDBResource):
     """The DuckDB file the loaders and dbt write (never the snapshot Superset reads)."""
+
+    @contextmanager
+    def get_connection(self):
+        # dagster-duckdb closes its connection only when the block ends normally: a step that
+        # failed inside it kept the file locked for the rest of the process, and the in-process
+        # executor runs a run's other steps (dbt's own process included) in that process.
+        with super().get_connection() as conn:
+            try:
+                yield conn
+            finally:
+                conn.close()
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # DuckDB creates the file but not its folder: a fresh volume has neither.

@@ -274,3 +274,20 @@ def test_importing_the_code_location_reads_and_changes_no_environment():
     env = {**os.environ, "TAXI_START_MONTH": "not-a-month", "TAXI_DATA_SOURCE": "nowhere"}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_step_failing_inside_the_warehouse_connection_releases_the_file(tmp_path):
+    """Another process (dbt, the next run) can open the warehouse right after a failed step."""
+    from taxi_pipeline.resources import Warehouse
+
+    database = tmp_path / "warehouse.duckdb"
+    warehouse = Warehouse(database=str(database))
+    with pytest.raises(RuntimeError), warehouse.get_connection() as conn:
+        conn.execute("create table t (x integer)")
+        raise RuntimeError("the step fails")
+    opened = subprocess.run(
+        [sys.executable, "-c", f"import duckdb; duckdb.connect({str(database)!r}).close()"],
+        capture_output=True,
+        text=True,
+    )
+    assert opened.returncode == 0, opened.stderr
