@@ -104,6 +104,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "(the real files hold about 3000000)."
         )
 
+    base_url = (env.get("TAXI_TLC_BASE_URL", "").strip() or DEFAULT_TLC_BASE_URL).rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", base_url):
+        raise SettingsError(
+            f"TAXI_TLC_BASE_URL={base_url!r} is not an http(s) URL: use one such as "
+            f"{DEFAULT_TLC_BASE_URL} (the default) or a mirror with the same paths."
+        )
+
     start = _month(env, "TAXI_START_MONTH", DEFAULT_START_MONTH)
     # Empty counts as unset everywhere: compose hands every variable over, set in .env or not.
     if env.get("TAXI_END_MONTH", "").strip().lower() == OPEN_END:
@@ -131,7 +138,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
     return Settings(
         data_source=source,
-        tlc_base_url=(env.get("TAXI_TLC_BASE_URL", "").strip() or DEFAULT_TLC_BASE_URL).rstrip("/"),
+        tlc_base_url=base_url,
         sample_trips_per_month=rows,
         start_month=start,
         end_month=end,

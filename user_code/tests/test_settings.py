@@ -42,6 +42,8 @@ def test_latest_means_no_end_month():
     ("env", "named"),
     [
         ({"TAXI_DATA_SOURCE": "ftp"}, "TAXI_DATA_SOURCE='ftp'"),
+        ({"TAXI_TLC_BASE_URL": "d37ci6vzurychx.cloudfront.net"}, "is not an http"),
+        ({"TAXI_TLC_BASE_URL": "ftp://mirror/tlc"}, "TAXI_TLC_BASE_URL='ftp://mirror/tlc'"),
         ({"TAXI_START_MONTH": "2023-13"}, "TAXI_START_MONTH='2023-13'"),
         ({"TAXI_END_MONTH": "soon"}, "or latest"),
         ({"TAXI_START_MONTH": "2023-05", "TAXI_END_MONTH": "2023-04"}, "is before"),
