@@ -45,13 +45,18 @@ def dbt_executable() -> str:
     return shutil.which("dbt") or (str(beside) if beside.exists() else "dbt")
 
 
-def build_dbt_project(settings: Settings) -> DbtProject:
-    """The project, parsed first when running under `dagster dev` (a no-op in deployments)."""
-    project = DbtProject(
+def _dbt_project(settings: Settings) -> DbtProject:
+    """The project as deployed: packaged beside the package, parsed with the deployment's vars."""
+    return DbtProject(
         project_dir=ANALYTICS_DIR,
         packaged_project_dir=PACKAGED_DIR,
         prepare_project_cli_args=["parse", "--quiet", *dbt_vars(settings.duckdb_database)],
     )
+
+
+def build_dbt_project(settings: Settings) -> DbtProject:
+    """The project, parsed first when running under `dagster dev` (a no-op in deployments)."""
+    project = _dbt_project(settings)
     project.prepare_if_dev()
     return project
 
@@ -61,12 +66,7 @@ def package_for_image(settings: Settings, state_dir: Path) -> None:
     `prepare_and_package`), then dbt's parse state of the packaged project into `state_dir`, where
     every dbt step of a run container starts from (DBT_TARGET_PATH). dbt keys that state on the
     profile's resolved values and the vars, so it is parsed with the deployment's settings."""
-    project = DbtProject(
-        project_dir=ANALYTICS_DIR,
-        packaged_project_dir=PACKAGED_DIR,
-        prepare_project_cli_args=["parse", "--quiet", *dbt_vars(settings.duckdb_database)],
-    )
-    prepare_and_package(project)
+    prepare_and_package(_dbt_project(settings))
     packaged = DbtProject(project_dir=PACKAGED_DIR)
     scratch = state_dir / "parse"
     DbtCliResource(project_dir=packaged, dbt_executable=dbt_executable()).cli(
