@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_env import render_env
 
 from e2elib import dagster, expected, stack
-from e2elib.inspect_image import DEFINITIONS_SCRIPT, WAREHOUSE_SCRIPT, run_in_service
+from e2elib.in_user_code import DEFINITIONS_SCRIPT, WAREHOUSE_SCRIPT, run_in_service
 from e2elib.stack import REPO_ROOT, PhaseFailure, docker, fail_if
 
 sys.path.insert(0, str(REPO_ROOT / "superset" / "tests" / "e2e"))
