@@ -105,7 +105,7 @@ def loaded_trips(api: Dagster, months: list[str]) -> int | None:
 
 def extend_selection(assets: dict, first_new_month: str) -> list[dict]:
     """The whole pipeline (but ad-hoc requests), monthly assets only from `first_new_month` on."""
-    selection = partitions_by_assets(assets, exclude=expected.ON_REQUEST_ASSETS)
+    selection = partitions_by_assets(assets, exclude=expected.NOT_FILLED)
     for item in selection:
         key = "/".join(item["assetKey"]["path"])
         if key in MONTHLY:
@@ -173,7 +173,7 @@ class Bench:
     # 2. up -> three months published and visible in Superset
     def wait_visible(self, months: list[str], label: str, timeout: float) -> None:
         location = self.api.locations()["taxi_pipeline"]
-        required = set(location.assets) - expected.ON_REQUEST_ASSETS
+        required = set(location.assets) - expected.NOT_FILLED
         state = {"filled": False, "visible": False, "trips": None, "last": None}
 
         def done() -> bool:

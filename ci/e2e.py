@@ -183,7 +183,7 @@ def fail_on_failed_runs(ctx, runs: list[dict], what: str) -> None:
 
 def phase_autofill(ctx: Context) -> None:
     """No clicks: the daemon's automation must materialize every partition of the range."""
-    required = set(ctx.location.assets) - expected.ON_REQUEST_ASSETS
+    required = set(ctx.location.assets) - expected.NOT_FILLED
     start, last = time.monotonic(), [None]
 
     def filled() -> bool:
@@ -192,8 +192,8 @@ def phase_autofill(ctx: Context) -> None:
         if missing and time.monotonic() - start > FIRST_RUN_TIMEOUT and not ctx.api.runs():
             raise PhaseFailure(
                 f"the daemon launched no run in {FIRST_RUN_TIMEOUT}s although {sorted(missing)} "
-                "are missing: the automation conditions and schedules requested nothing (see the "
-                "automation_sensor ticks in the UI)",
+                "are missing: the automation requested nothing (see the ticks of tlc_site_sensor, "
+                "which must observe the months first, and of automation_sensor in the UI)",
                 ["daemon"],
             )
         if missing != last[0]:
@@ -231,7 +231,7 @@ def phase_superset_load_start(ctx: Context) -> None:
 
 
 def phase_backfill(ctx: Context) -> None:
-    selection = dagster.partitions_by_assets(ctx.location.assets, expected.ON_REQUEST_ASSETS)
+    selection = dagster.partitions_by_assets(ctx.location.assets, expected.NOT_FILLED)
     start = time.monotonic()
     backfill_id = ctx.api.launch_backfill(selection, title="e2e: whole pipeline, two months")
     print(f"  launched backfill {backfill_id} over {len(selection)} assets")

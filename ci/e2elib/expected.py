@@ -13,10 +13,14 @@ ASSETS = {
     "trips_by_week",
     "adhoc_request",
     "published_warehouse",
+    "tlc/yellow_tripdata",
+    "tlc/taxi_zone_lookup",
 }
+# The TLC's files: observed by tlc_site_sensor (the fill waits for it), never materialized.
+OBSERVED_SOURCES = {"tlc/yellow_tripdata", "tlc/taxi_zone_lookup"}
 # Every asset that opens the DuckDB warehouse is in this pool (limited to 1 in dagster.yaml).
 WAREHOUSE_POOL = "duckdb_warehouse"
-WAREHOUSE_ASSETS = ASSETS - {"taxi_trips_file", "taxi_zones_file"}
+WAREHOUSE_ASSETS = ASSETS - OBSERVED_SOURCES - {"taxi_trips_file", "taxi_zones_file"}
 # dbt models whose tests must load as asset checks
 DBT_MODELS = {"stg_trips", "stg_zones", "location_metrics", "daily_metrics"}
 JOBS = {
@@ -27,14 +31,10 @@ JOBS = {
     "publish_job",
     "adhoc_request_job",
 }
-SCHEDULES = {
-    "trip_update_job_schedule",
-    "daily_metrics_job_schedule",
-    "weekly_update_job_schedule",
-    "dbt_models_job_schedule",
-}
-SENSORS = {"adhoc_request_sensor", "automation_sensor"}
-# Materialized only on request (a JSON file in the requests folder), not by the range fill.
-ON_REQUEST_ASSETS = {"adhoc_request"}
+SCHEDULES = {"dbt_models_job_schedule"}
+SENSORS = {"tlc_site_sensor", "adhoc_request_sensor", "automation_sensor"}
+# Not materialized by the range fill: on request only (a JSON file in the requests folder), or
+# observed rather than materialized.
+NOT_FILLED = {"adhoc_request"} | OBSERVED_SOURCES
 # Zone lookup rows (the TLC's file, which the sample source reproduces).
 ZONES = 265

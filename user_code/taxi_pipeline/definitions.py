@@ -12,6 +12,7 @@ from taxi_pipeline.assets.ingestion import build_trip_assets, taxi_zones, taxi_z
 from taxi_pipeline.assets.metrics import build_metric_assets
 from taxi_pipeline.assets.publish import build_publish_asset
 from taxi_pipeline.assets.requests import build_request_asset
+from taxi_pipeline.assets.tlc_site import build_tlc_site
 from taxi_pipeline.partitions import build_partitions
 from taxi_pipeline.project import build_dbt_project
 from taxi_pipeline.resources import build_resources
@@ -24,8 +25,11 @@ def build_defs(settings: Settings) -> dg.Definitions:
     dbt_assets = build_dbt_assets(project, partitions.daily)
     dbt_analytics, dbt_daily_metrics = dbt_assets
     all_jobs = jobs.build_jobs(dbt_analytics, dbt_daily_metrics)
+    trip_files, zone_lookup, tlc_site_sensor = build_tlc_site(partitions.monthly)
     return dg.Definitions(
         assets=[
+            trip_files,
+            zone_lookup,
             *build_trip_assets(partitions.monthly),
             taxi_zones_file,
             taxi_zones,
@@ -35,8 +39,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
             build_publish_asset(dbt_assets),
         ],
         jobs=all_jobs,
-        schedules=schedules.build_schedules({job.name: job for job in all_jobs}, dbt_analytics),
-        sensors=[sensors.adhoc_request_sensor, sensors.automation_sensor],
+        schedules=schedules.build_schedules(dbt_analytics),
+        sensors=[tlc_site_sensor, sensors.adhoc_request_sensor, sensors.automation_sensor],
         resources=build_resources(settings, project),
         # Every run already has a container of its own; the default multiprocess executor would
         # also start a Python process per step, each importing the code location again (about 5 s

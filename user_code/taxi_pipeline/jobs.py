@@ -3,7 +3,8 @@
 `trip_update_job` is the course's monthly ingestion job: everything except `stg_trips` and its
 downstream (selected with `build_dbt_asset_selection`), which are unpartitioned or daily and
 cannot share a monthly job. Those are kept fresh by their automation conditions (rebuilt as
-soon as a month lands) and by the schedules in schedules.py, so no asset is orphaned.
+soon as a month lands), so no asset is orphaned. No job runs on a calendar schedule any more
+(schedules.py says why): they are for runs and backfills started by hand.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from dagster_duckdb import DuckDBResource
 from taxi_pipeline.project import dbt_executable, dbt_vars
 from taxi_pipeline.settings import Settings
 from taxi_pipeline.sources import layout, sample, tlc
+from taxi_pipeline.sources.publication import ObservationError, Published, observe_many
 
 
 class Warehouse(DuckDBResource):
@@ -65,6 +66,37 @@ class TaxiDataSource(dg.ConfigurableResource):
         if self.source == "sample":
             return sample.write_sample_trips(month, raw_dir, rows=self.sample_trips_per_month)
         return tlc.download_trips(month, raw_dir, self.tlc_base_url, on_retry=_log_retry(log))
+
+    def observe(
+        self, months: Sequence[str]
+    ) -> tuple[Published | ObservationError, dict[str, Published | ObservationError | None]]:
+        """What the source holds now: the zone lookup, and each month (None: not published).
+
+        The zone lookup is asked first and alone: when the site is down, that one error says so
+        without a failed request for every month of the range.
+        """
+        if self.source == "sample":
+            # Generated on demand, so always "published"; its content is fixed by the month and
+            # the row count, so a new TAXI_SAMPLE_TRIPS_PER_MONTH is a new version of each file.
+            def generated(name: str) -> Published:
+                return Published(
+                    f"sample:{name}",
+                    size=None,
+                    fingerprint=f"rows={self.sample_trips_per_month}",
+                    method="generated locally (TAXI_DATA_SOURCE=sample)",
+                )
+
+            zones = generated(layout.ZONES_FILE_NAME)
+            return zones, {m: generated(layout.trips_file_name(m)) for m in months}
+        zones_url = tlc.zones_url(self.tlc_base_url)
+        zones = observe_many([zones_url])[zones_url]
+        if zones is None:
+            zones = ObservationError(f"{zones_url} was not found. Fix: {tlc.ZONES_NOT_FOUND_FIX}.")
+        if isinstance(zones, ObservationError):
+            return zones, {}
+        urls = {month: tlc.trips_url(month, self.tlc_base_url) for month in months}
+        answers = observe_many(urls.values())
+        return zones, {month: answers[url] for month, url in urls.items()}
 
     def fetch_zones(self, log: logging.Logger) -> Path:
         raw_dir = Path(self.raw_dir)

@@ -1,13 +1,19 @@
-"""The automation conditions fill a brand-new deployment and cascade downstream, with no clicks."""
+"""The automation conditions fill a brand-new deployment and cascade downstream, with no clicks,
+from what the TLC site is observed to hold (test_tlc_site.py plays it against a live site)."""
 
 import dagster as dg
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
+
+from taxi_pipeline.assets.tlc_site import TRIP_FILES, ZONE_LOOKUP
 
 MONTHS = ("2023-01-01", "2023-02-01", "2023-03-01")
 
 
 def _requested(result) -> dict[str, int]:
     return {
-        r.key.to_user_string(): r.true_subset.size for r in result.results if r.true_subset.size
+        r.key.to_user_string(): r.true_subset.size
+        for r in result.results
+        if isinstance(r.key, dg.AssetKey) and r.true_subset.size
     }
 
 
@@ -16,18 +22,33 @@ def _materialized(instance, key: str, partitions=(None,)):
         instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
 
 
-def test_an_empty_instance_requests_ingestion_of_every_month(defs):
+def _observed(instance, key: dg.AssetKey, partitions=(None,), version="v1"):
+    for partition in partitions:
+        instance.report_runless_asset_event(
+            dg.AssetObservation(key, partition=partition, tags={DATA_VERSION_TAG: version})
+        )
+
+
+def test_nothing_is_requested_before_the_site_was_observed(defs):
     with dg.instance_for_test() as instance:
+        assert _requested(dg.evaluate_automation_conditions(defs=defs, instance=instance)) == {}
+
+
+def test_every_published_month_is_requested_and_an_unpublished_one_waits(defs):
+    with dg.instance_for_test() as instance:
+        _observed(instance, ZONE_LOOKUP)
+        _observed(instance, TRIP_FILES, MONTHS[:2])
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance)
-        # files and loads of every month, and the zones as far as dbt's stg_zones (inputs that
-        # will be requested in the same tick count as present); nothing else yet
+        # files and loads of the published months, and the zones as far as dbt's stg_zones
+        # (inputs requested in the same tick for the same run count as present); not March
         assert _requested(result) == {
             "taxi_zones_file": 1,
             "taxi_zones": 1,
             "stg_zones": 1,
-            "taxi_trips_file": 3,
-            "taxi_trips": 3,
+            "taxi_trips_file": 2,
+            "taxi_trips": 2,
         }
+        assert result.get_requested_partitions(dg.AssetKey("taxi_trips_file")) == set(MONTHS[:2])
 
 
 def test_each_stage_follows_once_its_inputs_landed_until_the_snapshot_is_published(defs):
@@ -53,11 +74,14 @@ def test_each_stage_follows_once_its_inputs_landed_until_the_snapshot_is_publish
                 "daily_metrics": daily.get_partition_keys(),
                 "trips_by_week": weekly.get_partition_keys(),
             },
-            {"published_warehouse": 1},
+            {},  # the snapshot waits one quiet tick (automation.inputs_settled)
         ),
+        ({}, {"published_warehouse": 1}),
         ({"published_warehouse": None}, {}),
     ]
     with dg.instance_for_test() as instance:
+        _observed(instance, ZONE_LOOKUP)
+        _observed(instance, TRIP_FILES, MONTHS)
         cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
         for landed, expected in stages:
             for key, partitions in landed.items():
@@ -65,3 +89,21 @@ def test_each_stage_follows_once_its_inputs_landed_until_the_snapshot_is_publish
             result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
             assert _requested(result) == expected
             cursor = result.cursor
+
+
+def test_a_new_data_version_of_one_month_requests_that_month_only(defs):
+    with dg.instance_for_test() as instance:
+        _observed(instance, ZONE_LOOKUP)
+        _observed(instance, TRIP_FILES, MONTHS)
+        for key in ("taxi_trips_file", "taxi_trips"):
+            _materialized(instance, key, MONTHS)
+        cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
+        # the same version observed again is not a change
+        _observed(instance, TRIP_FILES, MONTHS[1:2], version="v1")
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        assert "taxi_trips_file" not in _requested(result)
+        _observed(instance, TRIP_FILES, MONTHS[1:2], version="v2")
+        result = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=result.cursor
+        )
+        assert result.get_requested_partitions(dg.AssetKey("taxi_trips_file")) == {MONTHS[1]}

@@ -27,6 +27,8 @@ EXPECTED_ASSETS = {
     "trips_by_week",
     "adhoc_request",
     "published_warehouse",
+    "tlc/yellow_tripdata",
+    "tlc/taxi_zone_lookup",
 }
 
 
@@ -64,16 +66,43 @@ def test_dbt_tests_are_asset_checks(repo):
 
 
 def test_no_asset_is_orphaned(repo):
-    """Every asset is kept fresh by an automation condition, except the on-demand chart."""
+    """Every asset is kept fresh by an automation condition, except the on-demand chart and the
+    TLC's files, which are observed (by tlc_site_sensor), not materialized."""
     for key in repo.asset_graph.get_all_asset_keys():
+        node = repo.asset_graph.get(key)
         if key.to_user_string() == "adhoc_request":
             continue
-        assert repo.asset_graph.get(key).automation_condition is not None, key
+        if key.path[0] == "tlc":
+            assert node.is_observable and not node.is_materializable, key
+            continue
+        assert node.automation_condition is not None, key
+
+
+def test_the_site_sensor_observes_every_month_of_the_sample_source(repo, settings):
+    sensor = repo.get_sensor_def("tlc_site_sensor")
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, resources=repo.get_top_level_resources()
+        )
+        result = sensor(context)
+    observed = {(e.asset_key.to_user_string(), e.partition) for e in result.asset_events}
+    assert observed == {
+        ("tlc/taxi_zone_lookup", None),
+        ("tlc/yellow_tripdata", "2023-01-01"),
+        ("tlc/yellow_tripdata", "2023-02-01"),
+        ("tlc/yellow_tripdata", "2023-03-01"),
+    }
+    assert result.skip_reason.skip_message.startswith("3 of 3 months published")
 
 
 def test_warehouse_assets_share_one_pool(repo):
     """Everything that opens the DuckDB warehouse queues on the same single-slot pool."""
-    touching = EXPECTED_ASSETS - {"taxi_trips_file", "taxi_zones_file"}
+    touching = EXPECTED_ASSETS - {
+        "taxi_trips_file",
+        "taxi_zones_file",
+        "tlc/yellow_tripdata",
+        "tlc/taxi_zone_lookup",
+    }
     for name in touching:
         assets_def = repo.assets_defs_by_key[dg.AssetKey(name)]
         pools = {assets_def.node_def.pool} if hasattr(assets_def.node_def, "pool") else set()
@@ -104,34 +133,10 @@ def test_trip_update_job_leaves_out_stg_trips_and_downstream(repo):
     }
 
 
-@pytest.mark.parametrize(
-    ("schedule", "tick", "partition"),
-    [
-        ("trip_update_job_schedule", datetime(2023, 3, 5), "2023-02-01"),
-        ("daily_metrics_job_schedule", datetime(2023, 2, 10, 6), "2023-02-09"),
-        ("weekly_update_job_schedule", datetime(2023, 1, 16, 7), "2023-01-08"),
-    ],
-)
-def test_partitioned_schedules_request_the_period_just_ended(repo, schedule, tick, partition):
-    definition = repo.get_schedule_def(schedule)
-    with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repo) as context:
-        data = definition.evaluate_tick(context)
-    [request] = data.run_requests
-    assert request.partition_key == partition
-
-
-def test_partitioned_schedules_do_not_repeat_after_the_configured_range(repo):
-    """Past TAXI_END_MONTH the schedule asks for the last month again under the run key it had
-    the first time; the daemon launches one run per run key, so nothing runs twice."""
-    definition = repo.get_schedule_def("trip_update_job_schedule")
-    keys = []
-    for tick in (datetime(2023, 4, 5), datetime(2024, 6, 5)):
-        with dg.build_schedule_context(
-            scheduled_execution_time=tick, repository_def=repo
-        ) as context:
-            [request] = definition.evaluate_tick(context).run_requests
-        keys.append(request.run_key)
-    assert keys == ["2023-03-01", "2023-03-01"]
+def test_no_schedule_requests_months_by_the_calendar(repo):
+    """The TLC publishes late and re-publishes: months follow the site (tlc_site_sensor and the
+    automation), so the only schedule left is the unpartitioned dbt models'."""
+    assert [schedule.name for schedule in repo.schedule_defs] == ["dbt_models_job_schedule"]
 
 
 def test_dbt_models_schedule_builds_the_unpartitioned_models(repo):

@@ -6,6 +6,23 @@ import time
 from collections import Counter
 
 
+class LoopbackServer:
+    """A threading HTTP server on 127.0.0.1 (a free port) serving `handler` until `close()`."""
+
+    def __init__(self, handler: type[http.server.BaseHTTPRequestHandler]) -> None:
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 class Reply:
     """One scripted answer. `drop_after`: send that many body bytes, then close the connection
     (the Content-Length still announces the full body). `delay`: stay silent that many seconds, then
@@ -24,7 +41,7 @@ class Reply:
         self.drop_after, self.headers, self.delay = drop_after, headers or {}, delay
 
 
-class TLCServer:
+class TLCServer(LoopbackServer):
     """Serves `routes[path]`: a list of Replies used in turn (the last one repeats)."""
 
     def __init__(self) -> None:
@@ -57,18 +74,8 @@ class TLCServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+        super().__init__(Handler)
 
     def serve(self, path: str, *replies: Reply) -> None:
         self.routes[path] = list(replies)
         self.hits[path] = 0
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()

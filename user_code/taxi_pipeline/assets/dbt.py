@@ -20,7 +20,7 @@ from dagster_dbt import (
 )
 from dagster_dbt.core.dbt_cli_invocation import PARTIAL_PARSE_FILE_NAME
 
-from taxi_pipeline.automation import keep_fresh
+from taxi_pipeline.automation import MONTH_LOADS, keep_fresh
 from taxi_pipeline.pools import WAREHOUSE_POOL
 
 # Models partitioned by day carry this dbt tag (e.g. models/marts/daily_metrics.sql): a new
@@ -43,6 +43,18 @@ class TaxiDbtTranslator(DagsterDbtTranslator):
         self, dbt_resource_props: Mapping[str, Any]
     ) -> dg.AutomationCondition | None:
         return keep_fresh()
+
+    def get_asset_spec(self, manifest, unique_id, project) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if DAILY_MODELS.removeprefix("tag:") not in props.get("tags", []):
+            return spec
+        # A day reads the month it falls in, through the unpartitioned staging views: depend on
+        # the month's load too, and follow its updates rather than the views' (automation.py).
+        views = dg.AssetSelection.assets(*(dep.asset_key for dep in spec.deps))
+        return spec.merge_attributes(deps=[MONTH_LOADS]).replace_attributes(
+            automation_condition=keep_fresh(ignore_updates_of=views)
+        )
 
 
 translator = TaxiDbtTranslator(

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import dagster as dg
 import pyarrow.parquet as pq
 
+from taxi_pipeline.assets.tlc_site import TRIP_FILES, ZONE_LOOKUP
 from taxi_pipeline.automation import keep_fresh
 from taxi_pipeline.pools import WAREHOUSE_POOL
 from taxi_pipeline.resources import TaxiDataSource, Warehouse
@@ -52,6 +53,7 @@ def _missing_file(asset: str, path) -> dg.Failure:
 
 
 @dg.asset(
+    deps=[ZONE_LOOKUP],
     group_name="raw_files",
     kinds={"csv"},
     automation_condition=keep_fresh(),
@@ -86,6 +88,7 @@ def build_trip_assets(monthly: dg.MonthlyPartitionsDefinition) -> list[dg.Assets
     """The monthly trip file and its load, over the configured month range."""
 
     @dg.asset(
+        deps=[TRIP_FILES],
         partitions_def=monthly,
         group_name="raw_files",
         kinds={"parquet"},

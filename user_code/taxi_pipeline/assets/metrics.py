@@ -7,7 +7,7 @@ from datetime import timedelta
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
-from taxi_pipeline.automation import keep_fresh
+from taxi_pipeline.automation import MONTH_LOADS, keep_fresh
 from taxi_pipeline.charts import new_figure, save_figure
 from taxi_pipeline.pools import WAREHOUSE_POOL
 from taxi_pipeline.resources import Folders, Warehouse
@@ -19,6 +19,7 @@ def build_metric_assets(
     dbt_analytics: dg.AssetsDefinition, weekly: dg.WeeklyPartitionsDefinition
 ) -> list[dg.AssetsDefinition]:
     """The chart and the weekly CSV, downstream of the dbt models they read."""
+    stg_trips = get_asset_key_for_model([dbt_analytics], "stg_trips")
 
     @dg.asset(
         deps=[get_asset_key_for_model([dbt_analytics], "location_metrics")],
@@ -72,14 +73,14 @@ def build_metric_assets(
         )
 
     @dg.asset(
-        deps=[get_asset_key_for_model([dbt_analytics], "stg_trips")],
+        deps=[stg_trips, MONTH_LOADS],
         partitions_def=weekly,
         # A backfill of many weeks is one run that rewrites their rows together.
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="metrics",
         kinds={"python", "csv"},
         pool=WAREHOUSE_POOL,
-        automation_condition=keep_fresh(),
+        automation_condition=keep_fresh(ignore_updates_of=dg.AssetSelection.assets(stg_trips)),
         description="Weekly totals (trips, passengers, amount, distance) in "
         "outputs/trips_by_week.csv, "
         "one row per week; materializing a week replaces its row.",

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from taxi_pipeline.automation import keep_fresh
+from taxi_pipeline.automation import inputs_settled, keep_fresh
 from taxi_pipeline.pools import WAREHOUSE_POOL
 from taxi_pipeline.resources import Folders, Warehouse
 
@@ -151,7 +151,7 @@ def build_publish_asset(dbt_assets: list[dg.AssetsDefinition]) -> dg.AssetsDefin
         group_name="serving",
         kinds={"duckdb", "superset"},
         pool=WAREHOUSE_POOL,
-        automation_condition=keep_fresh() & no_blocking_check_failed(),
+        automation_condition=keep_fresh() & no_blocking_check_failed() & inputs_settled(),
         description="The DuckDB snapshot Superset reads: the dbt marts, published by atomic "
         "replace "
         "only when every dbt test passed.",
