@@ -33,7 +33,7 @@ SCHEDULES = {
     "weekly_update_job_schedule",
     "dbt_models_job_schedule",
 }
-SENSORS = {"adhoc_request_sensor", "automation_sensor"}
+SENSORS = {"adhoc_request_sensor", "automation_sensor", "fill_progress_sensor"}
 # Materialized only on request (a JSON file in the requests folder), not by the range fill.
 ON_REQUEST_ASSETS = {"adhoc_request"}
 # Zone lookup rows (the TLC's file, which the sample source reproduces).
