@@ -44,6 +44,7 @@ TRIPS_PER_MONTH = 5000
 HEALTHY_TIMEOUT, FILL_TIMEOUT, BACKFILL_TIMEOUT, MONITORING_TIMEOUT = 300, 1200, 1200, 240
 FIRST_RUN_TIMEOUT = 240  # fail the fill early when the daemon launched no run at all by then
 FAILED = ["FAILURE", "CANCELED"]
+PROGRESS_SENSOR = "fill_progress_sensor"  # taxi_pipeline.progress
 
 
 class Context:
@@ -184,7 +185,7 @@ def fail_on_failed_runs(ctx, runs: list[dict], what: str) -> None:
 def phase_autofill(ctx: Context) -> None:
     """No clicks: the daemon's automation must materialize every partition of the range."""
     required = set(ctx.location.assets) - expected.NOT_FILLED
-    start, last = time.monotonic(), [None]
+    start, last, seen = time.monotonic(), [None], [None]
 
     def filled() -> bool:
         missing = dagster.unfilled_assets(ctx.api.asset_nodes(), required)
@@ -199,6 +200,11 @@ def phase_autofill(ctx: Context) -> None:
         if missing != last[0]:
             print(f"  {time.monotonic() - start:5.0f}s missing: {missing or 'nothing'}", flush=True)
             last[0] = missing
+        # what the user sees on the Automation page meanwhile (the e2e log keeps it, to compare
+        # its time-left estimates with the real end of the fill)
+        if (line := ctx.api.last_tick_message("taxi_pipeline", PROGRESS_SENSOR)) != seen[0]:
+            print(f"  {time.monotonic() - start:5.0f}s {PROGRESS_SENSOR}: {line}", flush=True)
+            seen[0] = line
         return not missing
 
     stack.wait_until(filled, FILL_TIMEOUT, "range fill", ["daemon", "user_code"])
@@ -207,6 +213,19 @@ def phase_autofill(ctx: Context) -> None:
     fail_on_failed_runs(ctx, runs, "automatic fill")
     ctx.reports |= {"autofill_seconds": round(time.monotonic() - start), "autofill_runs": len(runs)}
     print(f"  filled by {len(runs)} runs in {ctx.reports['autofill_seconds']}s")
+
+    def progress_says_filled() -> bool:
+        line = ctx.api.last_tick_message("taxi_pipeline", PROGRESS_SENSOR) or ""
+        return line.startswith("filled: the dashboards show data")
+
+    # the sensor ticks every 15 s: its next tick must say so, with the Superset URL
+    stack.wait_until(progress_says_filled, 90, f"{PROGRESS_SENSOR} saying filled", ["user_code"])
+    line = ctx.reports["progress_when_filled"] = ctx.api.last_tick_message(
+        "taxi_pipeline", PROGRESS_SENSOR
+    )
+    if f"http://127.0.0.1:{ctx.env['SUPERSET_PORT']}" not in line:
+        raise PhaseFailure(f"{PROGRESS_SENSOR} names no URL of this Superset: {line!r}")
+    print(f"  {PROGRESS_SENSOR}: {line}")
     ctx.reports["counts_after_fill"] = run_in_service(ctx.stack, WAREHOUSE_SCRIPT)
 
 

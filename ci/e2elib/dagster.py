@@ -42,6 +42,12 @@ BACKFILL_QUERY = f"""query($id: String!) {{ partitionBackfillOrError(backfillId:
 LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
     __typename ... on LaunchBackfillSuccess { backfillId } ... on Error { message } } }"""
+SENSOR_TICK_QUERY = """query($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) { __typename
+    ... on Sensor { sensorState { ticks(limit: 1) { status skipReason } } }
+    ... on Error { message } } }"""
+# the repository of a code location defined by a `Definitions` object
+REPOSITORY = "__repository__"
 STOP_SENSOR = "mutation($id: String!) { stopSensor(id: $id) { __typename } }"
 STOP_SCHEDULE = "mutation($id: String!) { stopRunningSchedule(id: $id) { __typename } }"
 RUN_LOGS_QUERY = """
@@ -187,6 +193,19 @@ class Dagster(DagsterGraphQLClient):
     def captured_logs(self, run_id: str, file_key: str) -> dict:
         log_key = [run_id, "compute_logs", file_key]
         return self.query(CAPTURED_LOGS_QUERY, {"logKey": log_key})["capturedLogs"]
+
+    def last_tick_message(self, location: str, sensor: str) -> str | None:
+        """The skip reason of the sensor's latest tick (None before its first tick)."""
+        selector = {
+            "repositoryLocationName": location,
+            "repositoryName": REPOSITORY,
+            "sensorName": sensor,
+        }
+        result = self.query(SENSOR_TICK_QUERY, {"selector": selector})["sensorOrError"]
+        if result["__typename"] != "Sensor":
+            raise PhaseFailure(f"sensor {sensor}: {result.get('message')}", ["webserver"])
+        ticks = result["sensorState"]["ticks"]
+        return ticks[0]["skipReason"] if ticks else None
 
     def stop_instigators(self, location: Location) -> list[str]:
         """Stops every running sensor and schedule; their names."""

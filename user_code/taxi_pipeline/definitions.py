@@ -6,7 +6,7 @@ the settings once and builds everything from them.
 
 import dagster as dg
 
-from taxi_pipeline import jobs, schedules, sensors
+from taxi_pipeline import jobs, progress, schedules, sensors
 from taxi_pipeline.assets.dbt import build_dbt_assets
 from taxi_pipeline.assets.ingestion import build_trip_assets, taxi_zones, taxi_zones_file
 from taxi_pipeline.assets.metrics import build_metric_assets
@@ -40,7 +40,12 @@ def build_defs(settings: Settings) -> dg.Definitions:
         ],
         jobs=all_jobs,
         schedules=schedules.build_schedules(dbt_analytics),
-        sensors=[tlc_site_sensor, sensors.adhoc_request_sensor, sensors.automation_sensor],
+        sensors=[
+            tlc_site_sensor,
+            sensors.adhoc_request_sensor,
+            sensors.automation_sensor,
+            progress.build_fill_progress_sensor(settings.superset_url),
+        ],
         resources=build_resources(settings, project),
         # Every run already has a container of its own; the default multiprocess executor would
         # also start a Python process per step, each importing the code location again (about 5 s

@@ -22,6 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_SOURCES = ("nyc-tlc", "sample")
 DEFAULT_TLC_BASE_URL = "https://d37ci6vzurychx.cloudfront.net"
 DEFAULT_SAMPLE_TRIPS_PER_MONTH = 20000
+# Superset as the user's browser reaches it (docker-compose.yml derives it from SUPERSET_PORT).
+DEFAULT_SUPERSET_URL = "http://127.0.0.1:8088"
 # The course's range: three months a fresh deployment fills by itself.
 DEFAULT_START_MONTH = "2023-01"
 DEFAULT_END_MONTH = "2023-03"
@@ -48,6 +50,8 @@ class Settings:
     data_dir: Path
     duckdb_database: Path
     published_database: Path
+    # where the user opens Superset; only said to them (fill_progress_sensor), never requested
+    superset_url: str
 
     @property
     def raw_dir(self) -> Path:
@@ -80,6 +84,16 @@ def _month(env: Mapping[str, str], name: str, default: str | None) -> str | None
     return value
 
 
+def _http_url(env: Mapping[str, str], name: str, default: str, alternative: str) -> str:
+    value = (env.get(name, "").strip() or default).rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise SettingsError(
+            f"{name}={value!r} is not an http(s) URL: use one such as {default} (the default) "
+            f"{alternative}."
+        )
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings; raise `SettingsError` naming the variable at fault."""
     env = os.environ if env is None else env
@@ -104,12 +118,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "(the real files hold about 3000000)."
         )
 
-    base_url = (env.get("TAXI_TLC_BASE_URL", "").strip() or DEFAULT_TLC_BASE_URL).rstrip("/")
-    if not re.match(r"^https?://[^/\s]+", base_url):
-        raise SettingsError(
-            f"TAXI_TLC_BASE_URL={base_url!r} is not an http(s) URL: use one such as "
-            f"{DEFAULT_TLC_BASE_URL} (the default) or a mirror with the same paths."
-        )
+    base_url = _http_url(
+        env, "TAXI_TLC_BASE_URL", DEFAULT_TLC_BASE_URL, "or a mirror with the same paths"
+    )
 
     start = _month(env, "TAXI_START_MONTH", DEFAULT_START_MONTH)
     # Empty counts as unset everywhere: compose hands every variable over, set in .env or not.
@@ -136,6 +147,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "Superset reads the published folder while the pipeline writes the warehouse."
         )
 
+    superset_url = _http_url(
+        env, "TAXI_SUPERSET_URL", DEFAULT_SUPERSET_URL, "or the address your browser opens it at"
+    )
+
     return Settings(
         data_source=source,
         tlc_base_url=base_url,
@@ -145,4 +160,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         duckdb_database=database,
         published_database=published,
+        superset_url=superset_url,
     )

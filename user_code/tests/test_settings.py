@@ -5,6 +5,7 @@ import pytest
 from taxi_pipeline.settings import (
     DEFAULT_END_MONTH,
     DEFAULT_START_MONTH,
+    DEFAULT_SUPERSET_URL,
     DEFAULT_TLC_BASE_URL,
     SettingsError,
     load_settings,
@@ -19,6 +20,7 @@ SETTINGS = (
     "TAXI_DATA_DIR",
     "DUCKDB_DATABASE",
     "TAXI_PUBLISHED_DATABASE",
+    "TAXI_SUPERSET_URL",
 )
 
 
@@ -29,6 +31,7 @@ def test_unset_and_empty_mean_the_same_default(tmp_path):
     assert unset == empty
     assert (unset.start_month, unset.end_month) == (DEFAULT_START_MONTH, DEFAULT_END_MONTH)
     assert unset.tlc_base_url == DEFAULT_TLC_BASE_URL
+    assert unset.superset_url == DEFAULT_SUPERSET_URL
     assert unset.duckdb_database == tmp_path / "warehouse" / "taxi.duckdb"
     assert unset.published_database == tmp_path / "published" / "taxi.duckdb"
 
@@ -44,6 +47,7 @@ def test_latest_means_no_end_month():
         ({"TAXI_DATA_SOURCE": "ftp"}, "TAXI_DATA_SOURCE='ftp'"),
         ({"TAXI_TLC_BASE_URL": "d37ci6vzurychx.cloudfront.net"}, "is not an http"),
         ({"TAXI_TLC_BASE_URL": "ftp://mirror/tlc"}, "TAXI_TLC_BASE_URL='ftp://mirror/tlc'"),
+        ({"TAXI_SUPERSET_URL": "localhost:8088"}, "TAXI_SUPERSET_URL='localhost:8088' is not"),
         ({"TAXI_START_MONTH": "2023-13"}, "TAXI_START_MONTH='2023-13'"),
         ({"TAXI_END_MONTH": "soon"}, "or latest"),
         ({"TAXI_START_MONTH": "2023-05", "TAXI_END_MONTH": "2023-04"}, "is before"),
