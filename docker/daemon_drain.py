@@ -42,8 +42,8 @@ from concurrent.futures import wait as wait_for_futures
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 # Seconds the drain may take in all. The daemon service's stop_grace_period (docker-compose.yml) is
-# longer; within it, DockerRunLauncher.terminate gives each run container docker's default 10 s
-# between SIGTERM and SIGKILL.
+# longer; within it, DockerRunLauncher.terminate gives each run container `stop_timeout` (30 s,
+# dagster.yaml) between SIGTERM and SIGKILL, all of them at once.
 DRAIN_SECONDS = 60
 DAEMON_STOP_SECONDS = 20
 IN_FLIGHT = [
