@@ -6,6 +6,7 @@ kept is unchanged) are here, the phases that string them together in ci/e2e.py.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -27,6 +28,13 @@ def restart_healthy(stack: Stack, service: str, timeout: float) -> float:
     docker("restart", container, timeout=timeout)
     wait_until(lambda: health(container) == "healthy", timeout, f"{service} healthy", [service], 1)
     return time.monotonic() - start
+
+
+def follow_logs(container: str) -> subprocess.Popen:
+    """`docker logs -f` of a container, read with .communicate() once it stopped: the log of a
+    container that `docker compose down` is about to remove."""
+    command = ["docker", "logs", "--follow", container]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def first_attempts(calls: dict[str, Callable[[], object]]) -> list[str]:
