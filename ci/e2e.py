@@ -422,8 +422,8 @@ def instigator_states(location) -> dict[str, str]:
 
 def phase_down_with_run_in_flight(ctx: Context) -> None:
     """`docker compose down` while a run writes the warehouse, then `up`: down leaves nothing on
-    the engine, the run ends CANCELED saying why, and runs, schedule states, the warehouse and the
-    dashboards are as before."""
+    the engine, the run has ended (CANCELED, or SUCCESS if it finished meanwhile) saying why, and
+    runs, schedule states, the warehouse and the dashboards are as before."""
     states, runs = instigator_states(ctx.api.locations()["taxi_pipeline"]), len(ctx.api.runs())
     # a load into the warehouse, then a dbt model: a run that writes for several seconds
     run_id, container = started_run(ctx, ["taxi_zones", "stg_zones"], "compose-down")
@@ -449,7 +449,9 @@ def phase_down_with_run_in_flight(ctx: Context) -> None:
     run = ctx.api.runs(run_ids=[run_id])[0]
     messages = [e.get("message") or "" for e in ctx.api.run_events(run_id)]
     problems = []
-    if run["status"] != "CANCELED" or DRAIN_REASON not in messages:
+    # CANCELED, or SUCCESS when the worker finished its last step within stop_timeout (seen when
+    # the signal came during it); never FAILURE, never still in progress
+    if run["status"] not in ("CANCELED", "SUCCESS") or DRAIN_REASON not in messages:
         problems.append(f"run {run_id} is {run['status']}; its log says {messages[-3:]}")
     if len(ctx.api.runs()) != runs + 1:
         problems.append(f"{len(ctx.api.runs())} runs after up, expected {runs} + 1")
@@ -468,7 +470,8 @@ def phase_down_with_run_in_flight(ctx: Context) -> None:
     fail_if(problems, "after down and up", ["daemon", "webserver", "superset"])
     charts = sum(bool(c.get("equal")) for c in verify.get("charts", []))
     print(
-        f"  up again in {ctx.reports['up_again_seconds']}s: run CANCELED with the drain's reason; "
+        f"  up again in {ctx.reports['up_again_seconds']}s: run {run['status']}, its log giving "
+        "the drain's reason; "
         f"{runs + 1} runs, {len(after)} schedule/sensor states, warehouse counts and {charts} "
         "charts as before"
     )

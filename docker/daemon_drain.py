@@ -10,8 +10,9 @@ engine sends to this process (PID 1) first when the container is stopped, this p
 
 1. terminates every run in flight exactly as the UI's "Terminate" button does
    (`instance.run_coordinator.cancel_run`: DockerRunLauncher.terminate marks the run CANCELING and
-   stops its container; the run worker catches the signal and reports the run CANCELED), after
-   logging in each run why;
+   stops its container; the run worker turns the signal into an interruption of its step and
+   reports the run CANCELED, or, seen when the signal came during its last step, finishes it and
+   reports SUCCESS), after logging in each run why;
 2. meanwhile stops the daemon (SIGTERM), so that no queued run is launched during the drain, then
    terminates whatever run was launched before it stopped;
 3. waits until every such run has ended and its container is gone; a run whose container did not
@@ -55,9 +56,10 @@ IN_FLIGHT = [
 CONTAINER_TAG = "docker/container_id"  # dagster_docker.docker_run_launcher.DOCKER_CONTAINER_ID_TAG
 REASON = (
     "The stack was stopped while this run was in flight (the daemon's container received SIGTERM: "
-    "`docker compose down` or `stop`), so the run was terminated as the UI's Terminate does. "
-    "Nothing it was writing was committed; launch it again after `docker compose up` (automation "
-    "requests still-missing partitions again by itself)."
+    "`docker compose down` or `stop`), so the run was terminated as the UI's Terminate does: it "
+    "ends CANCELED, unless it finished its last step within its container's stop_timeout. What it "
+    "had not committed was rolled back; launch it again after `docker compose up` if needed "
+    "(automation requests still-missing partitions again by itself)."
 )
 
 
