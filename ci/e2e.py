@@ -29,12 +29,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_env import render_env
 
-from e2elib import dagster, expected, stack
+from e2elib import dagster, expected, faults, stack
 from e2elib.in_user_code import DEFINITIONS_SCRIPT, WAREHOUSE_SCRIPT, run_in_service
 from e2elib.stack import REPO_ROOT, PhaseFailure, docker, fail_if
 
 sys.path.insert(0, str(REPO_ROOT / "superset" / "tests" / "e2e"))
 import superset_checks
+
+sys.path.insert(0, str(REPO_ROOT / "docker"))
+from daemon_drain import REASON as DRAIN_REASON  # what a run stopped by `compose down` logs
 
 ARTIFACTS = REPO_ROOT / "ci" / "artifacts"
 MONTHS = ["2023-01-01", "2023-02-01"]  # the monthly partitions of the range
@@ -384,22 +387,24 @@ def phase_compute_logs(ctx: Context) -> None:
     raise PhaseFailure("no run with captured logs found", ["webserver"])
 
 
+def started_run(ctx: Context, assets: list[str], tag: str) -> tuple[str, str]:
+    """A run of `assets` launched and seen STARTED in its container: (run id, container id)."""
+    run_id = ctx.api.submit_job_execution(
+        "__ASSET_JOB", "taxi_pipeline", "__repository__", asset_selection=assets, tags={"e2e": tag}
+    )
+    run = ctx.api.wait_for_run(run_id, {"STARTED", "SUCCESS", "FAILURE"}, timeout=300, poll=0.5)
+    container = dagster.tags_of(run).get("docker/container_id")
+    if run["status"] != "STARTED" or not container:
+        raise PhaseFailure(f"run {run_id} is {run['status']} before the fault", ["daemon"])
+    return run_id, container
+
+
 def phase_run_monitoring(ctx: Context) -> None:
     """Kill a run's container: run monitoring must mark the run failed (not leave it STARTED)."""
     # A dbt model: the longest single step with nothing upstream to wait for (adapter set-up and
     # a dbt process, several seconds). Since runs execute in one process, a file step can go
     # from STARTED to SUCCESS between two polls, leaving nothing to kill.
-    run_id = ctx.api.submit_job_execution(
-        "__ASSET_JOB",
-        "taxi_pipeline",
-        "__repository__",
-        asset_selection=["stg_zones"],
-        tags={"e2e": "killed"},
-    )
-    run = ctx.api.wait_for_run(run_id, {"STARTED", "SUCCESS", "FAILURE"}, timeout=300, poll=0.5)
-    container = dagster.tags_of(run).get("docker/container_id")
-    if run["status"] != "STARTED" or not container:
-        raise PhaseFailure(f"run {run_id} is {run['status']} before it could be killed", ["daemon"])
+    run_id, container = started_run(ctx, ["stg_zones"], "killed")
     docker("kill", container, check=False)
     killed = time.monotonic()
     run = ctx.api.wait_for_run(run_id, {"FAILURE", "SUCCESS", "CANCELED"}, MONITORING_TIMEOUT)
@@ -407,6 +412,88 @@ def phase_run_monitoring(ctx: Context) -> None:
         raise PhaseFailure(f"killed run {run_id} ended {run['status']}", ["daemon"])
     ctx.reports["monitoring_failed_after_seconds"] = round(time.monotonic() - killed)
     print(f"  killed run marked FAILURE {ctx.reports['monitoring_failed_after_seconds']}s later")
+
+
+def phase_postgres_restart(ctx: Context) -> None:
+    """PostgreSQL restarts under the running stack: the webserver's next API calls, each touching
+    another storage, must all answer the first time (its pooled connections died with the server:
+    docker/webserver_pre_ping.py)."""
+    run_id = ctx.api.runs(statuses=["SUCCESS"])[0]["runId"]  # the pools hold live connections
+    seconds = faults.restart_healthy(ctx.stack, "postgres", HEALTHY_TIMEOUT)
+    calls = {
+        "logsForRun (event log storage)": lambda: ctx.api.run_events(run_id),
+        "runsOrError (run storage)": ctx.api.runs,
+        "instance daemonHealth (daemon heartbeats)": ctx.api.instance,
+        "workspace with schedule and sensor states (schedule storage)": ctx.api.locations,
+    }
+    fail_if(
+        faults.first_attempts(calls),
+        "API calls right after the PostgreSQL restart failed (each was made once)",
+        ["webserver", "postgres"],
+    )
+    ctx.reports["postgres_restart_seconds"] = round(seconds, 1)
+    print(f"  restarted and healthy in {seconds:.1f}s; {len(calls)} API calls answered at once")
+
+
+def instigator_states(location) -> dict[str, str]:
+    return {name: s["status"] for name, s in {**location.schedules, **location.sensors}.items()}
+
+
+def phase_down_with_run_in_flight(ctx: Context) -> None:
+    """`docker compose down` while a run writes the warehouse, then `up`: down leaves nothing on
+    the engine, the run has ended (CANCELED, or SUCCESS if it finished meanwhile) saying why, and
+    runs, schedule states, the warehouse and the dashboards are as before."""
+    states, runs = instigator_states(ctx.api.locations()["taxi_pipeline"]), len(ctx.api.runs())
+    # a load into the warehouse, then a dbt model: a run that writes for several seconds
+    run_id, container = started_run(ctx, ["taxi_zones", "stg_zones"], "compose-down")
+    daemon_log = faults.follow_logs(ctx.stack.service_container("daemon"))
+    start = time.monotonic()
+    ctx.stack.compose("down", timeout=300)  # PhaseFailure if it does not exit 0
+    ctx.reports["down_with_run_seconds"] = round(time.monotonic() - start, 1)
+    print(
+        f"  compose down exited 0 after {ctx.reports['down_with_run_seconds']}s; the daemon said:"
+    )
+    drained = daemon_log.communicate(timeout=60)[0].splitlines()
+    print("\n".join(f"    {line}" for line in drained if "daemon-drain:" in line))
+    fail_if(
+        faults.leftovers(ctx.project, f"{ctx.project}_dagster"),
+        "left on the engine after `docker compose down` with a run in flight",
+    )
+    lives = stack.container_lifecycles(ctx.events.events())
+    print(f"  run container {container[:12]}: {lives.get(container, {}).get('actions')}")
+    start = time.monotonic()
+    ctx.stack.up(timeout=HEALTHY_TIMEOUT)
+    ctx.reports["up_again_seconds"] = round(time.monotonic() - start, 1)
+    ctx.api.wait_until_idle(timeout=300)  # nothing stuck
+    run = ctx.api.runs(run_ids=[run_id])[0]
+    messages = [e.get("message") or "" for e in ctx.api.run_events(run_id)]
+    problems = []
+    # CANCELED, or SUCCESS when the worker finished its last step within stop_timeout (seen when
+    # the signal came during it); never FAILURE, never still in progress
+    if run["status"] not in ("CANCELED", "SUCCESS") or DRAIN_REASON not in messages:
+        problems.append(f"run {run_id} is {run['status']}; its log says {messages[-3:]}")
+    if len(ctx.api.runs()) != runs + 1:
+        problems.append(f"{len(ctx.api.runs())} runs after up, expected {runs} + 1")
+    after = instigator_states(ctx.api.locations()["taxi_pipeline"])
+    problems += [f"state {p}" for p in faults.changed(states, after)]
+    counts = run_in_service(ctx.stack, WAREHOUSE_SCRIPT)
+    problems += [
+        f"warehouse {p}" for p in faults.changed(ctx.reports["counts_after_backfill"], counts)
+    ]
+    container = ctx.stack.service_container("superset")
+    snapshot = docker("exec", container, "printenv", "SUPERSET_DUCKDB_PATH").stdout.strip()
+    verify = superset_checks.verify(
+        *ctx.superset, superset_checks.direct_queries(snapshot, container)
+    )
+    problems += [f"superset: {str(f)[:1500]}" for f in verify["failures"]]
+    fail_if(problems, "after down and up", ["daemon", "webserver", "superset"])
+    charts = sum(bool(c.get("equal")) for c in verify.get("charts", []))
+    print(
+        f"  up again in {ctx.reports['up_again_seconds']}s: run {run['status']}, its log giving "
+        "the drain's reason; "
+        f"{runs + 1} runs, {len(after)} schedule/sensor states, warehouse counts and {charts} "
+        "charts as before"
+    )
 
 
 def phase_no_unselected_check_results(ctx: Context) -> None:
@@ -443,6 +530,8 @@ PHASES = [
     ("superset: queries during backfill, API, screenshots", phase_superset_checks),
     ("compute logs after removal", phase_compute_logs),
     ("run monitoring", phase_run_monitoring),
+    ("postgres restart: API calls answer the first time", phase_postgres_restart),
+    ("compose down with a run in flight, then up", phase_down_with_run_in_flight),
     ("no 'not selected' check results in run logs", phase_no_unselected_check_results),
 ]
 
