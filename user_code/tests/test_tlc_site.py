@@ -1,5 +1,6 @@
 """Unattended on a TLC site that changes under the test: a month absent, then published, then
-re-published; a server error while observing. The deployment is played the way the daemon plays
+re-published; a server error while observing; a corrected zone lookup; a site that stops
+answering HEAD and then stops sending validators. The deployment is played the way the daemon plays
 it: the observation sensor's tick, then the automation's ticks, each requested run executed, until
 nothing more is requested. After each step: which asset partitions ran (each at most once), that
 no run failed, the row counts in the warehouse and in the published snapshot."""
@@ -145,6 +146,7 @@ def files(tmp_path):
         "jan": trips(JAN, 2000),
         "feb": trips(FEB, 1500),
         "jan corrected": trips(JAN, 1200),
+        "feb corrected": trips(FEB, 1000),
     }
 
 
@@ -243,6 +245,42 @@ def test_a_month_is_waited_for_loaded_when_published_and_reloaded_alone_when_rep
                     warehouse, "select count(*) from raw_taxis.zones where zone = 'Newark Liberty'"
                 )
                 == 1
+            )
+
+            # 7. The site starts refusing HEAD: the one-byte GET gives the same validators, so
+            # the same versions, and nothing runs.
+            site.head_allowed = False
+            assert "nothing new or changed" in deployment.observe()
+            assert deployment.settle() == Counter()
+
+            # 8. ... and stops sending ETag and Last-Modified: the files are fingerprinted
+            # instead, which the tick says; the new versions reload each file once, with the
+            # same rows. (The lookup and the months change in the same tick here, so the
+            # unpartitioned marts are built after each: the one case where they run twice.)
+            site.validators = False
+            tick = deployment.observe()
+            assert "note: the site sends neither ETag nor Last-Modified" in tick
+            fifth = deployment.settle()
+            files_loaded = {"taxi_trips_file", "taxi_trips", "taxi_zones_file", "taxi_zones"}
+            assert {item: n for item, n in fifth.items() if item[0] in files_loaded} == {
+                ("taxi_trips_file", JAN): 1,
+                ("taxi_trips_file", FEB): 1,
+                ("taxi_trips", JAN): 1,
+                ("taxi_trips", FEB): 1,
+                ("taxi_zones_file", None): 1,
+                ("taxi_zones", None): 1,
+            }
+            assert _trips_by_month(warehouse) == corrected
+
+            # 9. Without validators, a corrected February is still noticed, and alone.
+            site.publish(_trips_path(FEB), files["feb corrected"])
+            assert "new or changed: 2023-02" in deployment.observe()
+            sixth = _stage(deployment.settle())
+            assert sixth["taxi_trips_file"] == sixth["taxi_trips"] == {FEB}
+            final = _trips_by_month(warehouse)
+            assert final[JAN] == corrected[JAN] and 0 < final[FEB] < corrected[FEB]
+            assert _count(snapshot, "select sum(trip_count) from daily_metrics") == sum(
+                final.values()
             )
 
             failed = instance.get_runs(
