@@ -5,8 +5,9 @@ when the condition was first applied, and look only at the latest time partition
 platform's default range is history (2023-01..2023-03) that a brand-new stack must fill on its
 own, so assets use `keep_fresh()` instead, over the whole configured range:
 
-- a partition that is missing, and whose last run did not fail, is requested (a failed download
-  is not retried every tick: it waits for an upstream change or a manual run);
+- a partition that is missing, and whose last run did not fail, is requested; one whose last run
+  failed is tried again once a day (RETRY_FAILED_CRON), or at once after an upstream change or
+  by hand;
 - a partition whose upstream was updated since it was last handled is requested again;
 - never while an input has nothing yet, has a partition on its way, or is in progress, nor
   while it is in progress itself. A partition that is not coming (its month is not published,
@@ -25,6 +26,10 @@ MONTH_LOADS = dg.AssetDep("taxi_trips", partition_mapping=dg.TimeWindowPartition
 
 
 AC = dg.AutomationCondition
+# A missing partition whose last run failed is requested again on the first tick after this: a
+# server error that outlasted a download's retries must not leave a month missing for good on an
+# unattended deployment, and a file that is really bad fails once a day, not on every tick.
+RETRY_FAILED_CRON = "0 4 * * *"
 # How far a missing partition is followed upstream to learn whether it is on its way: a mart's
 # day -> the month's load -> the month's file -> the TLC's observation of it.
 SOURCE_LEVELS = 3
@@ -66,8 +71,11 @@ def keep_fresh(ignore_updates_of: dg.AssetSelection | None = None) -> dg.Automat
     if ignore_updates_of is not None:
         updated = updated.ignore(ignore_updates_of)
     missing_not_failed = AC.missing() & ~AC.execution_failed()
+    retry_failed = (
+        AC.missing() & AC.execution_failed() & AC.cron_tick_passed(RETRY_FAILED_CRON)
+    ).with_label("retry_failed_daily")
     return (
-        (missing_not_failed | updated.since_last_handled())
+        (missing_not_failed | retry_failed | updated.since_last_handled())
         & ~_inputs_not_ready()
         & ~AC.any_deps_in_progress()
         & ~AC.in_progress()

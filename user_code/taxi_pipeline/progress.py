@@ -119,7 +119,7 @@ class FillProgress:
         if self.failed_runs:
             parts.append(
                 f"{self.failed_runs} run(s) FAILED: open Runs, fix the cause, re-execute (a "
-                "failed partition is not retried on its own)"
+                "failed partition is retried on its own only once a day, after 04:00 UTC)"
             )
         if self.elapsed is None:
             parts.append("no run yet: the automation_sensor requests the first within a minute")

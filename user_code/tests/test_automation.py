@@ -1,10 +1,17 @@
 """The automation conditions fill a brand-new deployment and cascade downstream, with no clicks,
 from what the TLC site is observed to hold (test_tlc_site.py plays it against a live site)."""
 
+import socket
+from datetime import UTC, datetime
+
 import dagster as dg
+from conftest import TEST_ENV
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from taxi_pipeline.assets.tlc_site import TRIP_FILES, ZONE_LOOKUP
+from taxi_pipeline.definitions import build_defs
+from taxi_pipeline.settings import load_settings
+from taxi_pipeline.sources import tlc
 
 MONTHS = ("2023-01-01", "2023-02-01", "2023-03-01")
 
@@ -107,3 +114,50 @@ def test_a_new_data_version_of_one_month_requests_that_month_only(defs):
             defs=defs, instance=instance, cursor=result.cursor
         )
         assert result.get_requested_partitions(dg.AssetKey("taxi_trips_file")) == {MONTHS[1]}
+
+
+def test_a_month_whose_download_failed_is_tried_again_once_a_day(tmp_path, monkeypatch):
+    """The site answered the observation, then failed every attempt of the download."""
+    monkeypatch.setattr(tlc, "MAX_BACKOFF_SECONDS", 0)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    settings = load_settings(
+        {
+            **TEST_ENV,
+            "TAXI_DATA_SOURCE": "nyc-tlc",
+            "TAXI_TLC_BASE_URL": f"http://127.0.0.1:{port}",
+            "TAXI_DATA_DIR": str(tmp_path / "data"),
+        }
+    )
+    defs = build_defs(settings)
+    trips_file = dg.AssetKey("taxi_trips_file")
+    with dg.instance_for_test() as instance:
+        _observed(instance, ZONE_LOOKUP)
+        _observed(instance, TRIP_FILES, MONTHS)
+        failed = dg.materialize(
+            [defs.get_assets_def(trips_file)],
+            partition_key=MONTHS[0],
+            instance=instance,
+            resources=defs.resources,
+            raise_on_error=False,
+        )
+        assert not failed.success
+
+        def january_requested_at(hour: int, minute: int, cursor) -> tuple[bool, object]:
+            result = dg.evaluate_automation_conditions(
+                defs=defs,
+                instance=instance,
+                cursor=cursor,
+                evaluation_time=datetime(2030, 1, 1, hour, minute, tzinfo=UTC),
+            )
+            return MONTHS[0] in result.get_requested_partitions(trips_file), result.cursor
+
+        requested, cursor = january_requested_at(3, 0, None)
+        assert not requested  # the other months are requested; the failed one waits
+        requested, cursor = january_requested_at(3, 30, cursor)
+        assert not requested
+        requested, cursor = january_requested_at(4, 1, cursor)
+        assert requested  # the daily retry
+        requested, cursor = january_requested_at(4, 30, cursor)
+        assert not requested
