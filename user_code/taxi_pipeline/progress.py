@@ -62,6 +62,12 @@ class AssetProgress:
     def complete(self) -> bool:
         return self.done >= self.expected
 
+    @property
+    def share(self) -> float:
+        """Share of its partitions materialized; 1 when none is expected (every partition of a
+        monthly asset waits for the TLC, as on a new stack before the site's first look)."""
+        return min(self.done, self.expected) / self.expected if self.expected else 1.0
+
 
 @dataclass(frozen=True)
 class FillProgress:
@@ -79,7 +85,7 @@ class FillProgress:
         """Mean over assets of each one's share of partitions materialized (0..1)."""
         if not self.assets:
             return 1.0
-        return sum(min(a.done, a.expected) / a.expected for a in self.assets) / len(self.assets)
+        return sum(a.share for a in self.assets) / len(self.assets)
 
     @property
     def filled(self) -> bool:

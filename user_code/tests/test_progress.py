@@ -187,3 +187,12 @@ def test_a_month_the_tlc_has_not_published_is_left_out_and_named(graph):
         assert filled.message().endswith(
             "waiting for the TLC to publish 2023-03 (loaded when it appears)"
         )
+
+
+def test_before_the_site_was_observed_every_month_waits_and_the_line_still_reads(graph):
+    with _published(()) as instance:
+        progress = fill_progress(instance, graph, URL)
+        assert {a.key: a.expected for a in progress.assets}["taxi_trips"] == 0
+        # the trip file and load, the days and the weeks: nothing of theirs is expected yet
+        assert progress.share_done == pytest.approx(4 / 11)
+        assert "waiting for the TLC to publish 2023-01, 2023-02, 2023-03" in progress.message()
