@@ -1,12 +1,12 @@
 """The automation conditions fill a brand-new deployment and cascade downstream, with no clicks,
 from what the TLC site is observed to hold (test_tlc_site.py plays it against a live site)."""
 
-import socket
 from datetime import UTC, datetime
 
 import dagster as dg
 from conftest import TEST_ENV
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
+from tlc_server import unreachable_base_url
 
 from taxi_pipeline.assets.tlc_site import TRIP_FILES, ZONE_LOOKUP
 from taxi_pipeline.definitions import build_defs
@@ -119,14 +119,11 @@ def test_a_new_data_version_of_one_month_requests_that_month_only(defs):
 def test_a_month_whose_download_failed_is_tried_again_once_a_day(tmp_path, monkeypatch):
     """The site answered the observation, then failed every attempt of the download."""
     monkeypatch.setattr(tlc, "MAX_BACKOFF_SECONDS", 0)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again: nothing listens there
     settings = load_settings(
         {
             **TEST_ENV,
             "TAXI_DATA_SOURCE": "nyc-tlc",
-            "TAXI_TLC_BASE_URL": f"http://127.0.0.1:{port}",
+            "TAXI_TLC_BASE_URL": unreachable_base_url(),
             "TAXI_DATA_DIR": str(tmp_path / "data"),
         }
     )

@@ -1,8 +1,7 @@
 """Observing the TLC site with cheap requests, against a local site that changes under the test."""
 
-import socket
-
 import pytest
+from tlc_server import unreachable_base_url
 from tlc_site import TLCSite
 
 from taxi_pipeline.sources import publication
@@ -107,11 +106,8 @@ def test_a_server_error_that_persists_names_the_status_and_the_fix(site):
 
 
 def test_an_unreachable_site_names_the_cause_and_the_fix():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again: nothing listens there
     with Observer() as observer, pytest.raises(ObservationError, match=r"ConnectionError.*Fix:"):
-        observer.observe(f"http://127.0.0.1:{port}{PATH}")
+        observer.observe(unreachable_base_url() + PATH)
 
 
 def test_many_files_are_observed_together_each_with_its_own_answer(site):

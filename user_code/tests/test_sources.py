@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import stat
 import time
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tlc_server import Reply, TLCServer
+from tlc_server import Reply, TLCServer, unreachable_base_url
 
 from taxi_pipeline.sources import layout
 from taxi_pipeline.sources import tlc as tlc_module
@@ -571,21 +570,19 @@ def test_a_base_url_without_scheme_names_the_setting(good_state):
 
 def test_unreachable_server_is_retried_then_reported(good_state):
     raw, _conn, check = good_state
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    base_url = unreachable_base_url()
     retries = []
     with pytest.raises(DownloadError, match="after 3 attempts: connection failed") as info:
         download_trips(
             MONTH,
             raw,
-            f"http://127.0.0.1:{port}",
+            base_url,
             retries=2,
             **FAST,
             on_retry=lambda *a: retries.append(a),
         )
     assert info.value.attempts == 3 and len(retries) == 2
-    assert f"127.0.0.1:{port}/trip-data/yellow_tripdata_2023-01.parquet" in str(info.value)
+    assert f"{base_url}/trip-data/yellow_tripdata_2023-01.parquet" in str(info.value)
     check()
 
 

@@ -1,9 +1,19 @@
 """A scripted HTTP server on 127.0.0.1 standing in for the TLC's download site in tests."""
 
 import http.server
+import socket
 import threading
 import time
 from collections import Counter
+
+
+def unreachable_base_url() -> str:
+    """http://127.0.0.1:<port> where nothing listens: a port the system just handed out, then
+    closed again (connections to it are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 class LoopbackServer:
