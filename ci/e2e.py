@@ -218,14 +218,12 @@ def phase_autofill(ctx: Context) -> None:
     print(f"  filled by {len(runs)} runs in {ctx.reports['autofill_seconds']}s")
 
     def progress_says_filled() -> bool:
-        line = ctx.api.last_tick_message("taxi_pipeline", PROGRESS_SENSOR) or ""
-        return line.startswith("filled: the dashboards show data")
+        seen[0] = ctx.api.last_tick_message("taxi_pipeline", PROGRESS_SENSOR) or ""
+        return seen[0].startswith("filled: the dashboards show data")
 
     # the sensor ticks every 15 s: its next tick must say so, with the Superset URL
     stack.wait_until(progress_says_filled, 90, f"{PROGRESS_SENSOR} saying filled", ["user_code"])
-    line = ctx.reports["progress_when_filled"] = ctx.api.last_tick_message(
-        "taxi_pipeline", PROGRESS_SENSOR
-    )
+    line = ctx.reports["progress_when_filled"] = seen[0]
     if f"http://127.0.0.1:{ctx.env['SUPERSET_PORT']}" not in line:
         raise PhaseFailure(f"{PROGRESS_SENSOR} names no URL of this Superset: {line!r}")
     print(f"  {PROGRESS_SENSOR}: {line}")
@@ -238,10 +236,15 @@ def phase_pause_automation(ctx) -> None:
         print(f"  stopped {name}")
 
 
+def superset_snapshot(ctx: Context) -> tuple[str, str]:
+    """The superset container, and the snapshot path it serves (from its own environment)."""
+    container = ctx.stack.service_container("superset")
+    return container, docker("exec", container, "printenv", "SUPERSET_DUCKDB_PATH").stdout.strip()
+
+
 def phase_superset_load_start(ctx: Context) -> None:
     """Every chart's data queried in a loop from now on (the backfill that follows writes)."""
-    container = ctx.stack.service_container("superset")
-    snapshot = docker("exec", container, "printenv", "SUPERSET_DUCKDB_PATH").stdout.strip()
+    container, snapshot = superset_snapshot(ctx)
     if docker("exec", container, "test", "-s", snapshot, check=False).returncode:
         raise PhaseFailure(
             f"no published snapshot {snapshot} in the superset container after the fill",
@@ -347,8 +350,7 @@ def phase_superset_checks(ctx: Context) -> None:
         f"  chart queries while the backfill wrote the warehouse: {load['requests']} made, "
         f"{load['errors']} failed (latency {load.get('latency_ms')}) {load['error_samples'][:5]}"
     )
-    container = ctx.stack.service_container("superset")
-    snapshot = docker("exec", container, "printenv", "SUPERSET_DUCKDB_PATH").stdout.strip()
+    container, snapshot = superset_snapshot(ctx)
     direct = superset_checks.direct_queries(snapshot, container)
     verify = superset_report("verify", lambda: superset_checks.verify(*ctx.superset, direct))
     charts, probes = verify.get("charts", []), verify.get("security_probes", [])
@@ -480,8 +482,7 @@ def phase_down_with_run_in_flight(ctx: Context) -> None:
     problems += [
         f"warehouse {p}" for p in faults.changed(ctx.reports["counts_after_backfill"], counts)
     ]
-    container = ctx.stack.service_container("superset")
-    snapshot = docker("exec", container, "printenv", "SUPERSET_DUCKDB_PATH").stdout.strip()
+    container, snapshot = superset_snapshot(ctx)
     verify = superset_checks.verify(
         *ctx.superset, superset_checks.direct_queries(snapshot, container)
     )
