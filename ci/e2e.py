@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_env import render_env
 
-from e2elib import dagster, expected, faults, stack
+from e2elib import alerts, dagster, expected, faults, stack
 from e2elib.in_user_code import DEFINITIONS_SCRIPT, WAREHOUSE_SCRIPT, run_in_service
 from e2elib.stack import REPO_ROOT, PhaseFailure, docker, fail_if
 
@@ -46,6 +46,8 @@ TRIPS_PER_MONTH = 5000
 # seconds
 HEALTHY_TIMEOUT, FILL_TIMEOUT, BACKFILL_TIMEOUT, MONITORING_TIMEOUT = 300, 1200, 1200, 240
 FIRST_RUN_TIMEOUT = 240  # fail the fill early when the daemon launched no run at all by then
+# the alert sensor ticks every 30 s: a notification within 3 ticks, then 2 quiet ticks
+ALERT_TIMEOUT, ALERT_QUIET = 180, 65
 FAILED = ["FAILURE", "CANCELED"]
 PROGRESS_SENSOR = "fill_progress_sensor"  # taxi_pipeline.progress
 
@@ -56,7 +58,9 @@ class Context:
         self.env_file = throwaway_env(args, workdir, "e2e.env")
         self.env = read_env_file(self.env_file)
         self.project = stack.new_project_name()
-        self.stack = stack.Stack.create(self.project, self.env_file)
+        self.stack = stack.Stack.create(
+            self.project, self.env_file, extra_files=(REPO_ROOT / alerts.COMPOSE_FILE,)
+        )
         self.events = stack.EventRecorder(self.project, workdir / "events.jsonl")
         self.api = dagster.Dagster(int(self.env["DAGSTER_WEBSERVER_PORT"]))
         url = f"http://127.0.0.1:{self.env['SUPERSET_PORT']}"
@@ -65,6 +69,7 @@ class Context:
         self.charts: superset_checks.ChartLoop | None = None
         self.location = None  # the code location as the webserver serves it
         self.reports: dict = {}
+        self.failed_runs: dict[str, str] = {}  # runs the check made fail -> a phrase of their alert
 
 
 def git_revision() -> str:
@@ -84,8 +89,11 @@ def e2e_env(args: argparse.Namespace, example: str) -> dict[str, str]:
         "TAXI_START_MONTH": args.start_month,
         "TAXI_END_MONTH": args.end_month,
         "TAXI_IMAGE_TAG": args.tag,
+        # the receiver of ci/e2e-alerts.yml, on the stack's network
+        "TAXI_ALERT_WEBHOOK_URL": alerts.WEBHOOK_URL,
     }
-    for key in (line.split("=", 1)[0].strip() for line in example.splitlines() if "=" in line):
+    assigned = (line for line in example.splitlines() if not line.lstrip().startswith("#"))
+    for key in (line.split("=", 1)[0].strip() for line in assigned if "=" in line):
         if key.endswith("_PORT"):
             overrides[key] = str(stack.free_port())  # never the host ports a user's stack holds
         elif key.endswith("_BIND"):
@@ -231,8 +239,10 @@ def phase_autofill(ctx: Context) -> None:
 
 
 def phase_pause_automation(ctx) -> None:
-    """Stop sensors and schedules so that the backfill below is the only activity."""
-    for name in ctx.api.stop_instigators(ctx.api.locations()["taxi_pipeline"]):
+    """Stop sensors and schedules so that the backfill below is the only activity (the alert
+    sensor goes on: the failures below must each produce one notification)."""
+    location = ctx.api.locations()["taxi_pipeline"]
+    for name in ctx.api.stop_instigators(location, keep={expected.ALERT_SENSOR}):
         print(f"  stopped {name}")
 
 
@@ -413,7 +423,69 @@ def phase_run_monitoring(ctx: Context) -> None:
     if run["status"] != "FAILURE":
         raise PhaseFailure(f"killed run {run_id} ended {run['status']}", ["daemon"])
     ctx.reports["monitoring_failed_after_seconds"] = round(time.monotonic() - killed)
+    ctx.failed_runs[run_id] = "Run failed: stg_zones"
     print(f"  killed run marked FAILURE {ctx.reports['monitoring_failed_after_seconds']}s later")
+
+
+def phase_no_alerts_from_a_clean_fill(ctx: Context) -> None:
+    """The fill and the backfill failed nothing, so nothing was sent (the receiver has been up
+    since `up`, and the alert sensor ticked many times since)."""
+    if sent := alerts.received(ctx.stack):
+        raise PhaseFailure(
+            f"{len(sent)} notification(s) after a clean fill and backfill: "
+            + "; ".join(repr(n["body"].get("text", ""))[:300] for n in sent),
+            ["user_code"],
+        )
+    line = ctx.api.last_tick_message("taxi_pipeline", expected.ALERT_SENSOR) or ""
+    print(f"  no notification; {expected.ALERT_SENSOR}'s last tick: {line!r}")
+
+
+def phase_forced_failure(ctx: Context) -> None:
+    """A run that fails in its step (a request for a borough that does not exist)."""
+    config = {
+        "filename": "e2e-atlantis.json",
+        "borough": "Atlantis",
+        "start_date": MONTHS[0],
+        "end_date": MONTHS[0],
+    }
+    run_id = ctx.api.submit_job_execution(
+        "adhoc_request_job",
+        "taxi_pipeline",
+        "__repository__",
+        run_config={"ops": {"adhoc_request": {"config": config}}},
+        tags={"e2e": "forced-failure"},
+    )
+    run = ctx.api.wait_for_run(run_id, {"FAILURE", "SUCCESS", "CANCELED"}, timeout=300)
+    if run["status"] != "FAILURE":
+        raise PhaseFailure(f"run {run_id} with an unknown borough ended {run['status']}")
+    ctx.failed_runs[run_id] = "unknown borough 'Atlantis'"
+    print(f"  run {run_id} failed as it should")
+
+
+def phase_one_alert_per_failure(ctx: Context) -> None:
+    """The killed run and the forced failure each produced exactly one notification, with the
+    run's link; the time from each run's end to its notification is reported (goal < 60 s)."""
+    expected_runs = ctx.failed_runs
+
+    def all_arrived() -> list[dict] | None:
+        sent = alerts.received(ctx.stack)
+        found = alerts.per_run(sent, list(expected_runs))
+        return sent if all(found.values()) else None
+
+    stack.wait_until(
+        all_arrived, ALERT_TIMEOUT, "a notification for each failed run", ["user_code"]
+    )
+    time.sleep(ALERT_QUIET)  # two more ticks of the alert sensor: no duplicate may follow
+    sent = alerts.received(ctx.stack)
+    fail_if(alerts.problems(sent, expected_runs), "notifications", ["user_code"])
+    ends = {run["runId"]: run["endTime"] for run in ctx.api.runs(run_ids=list(expected_runs))}
+    latency = {
+        run_id: round(notes[0]["at"] - ends[run_id], 1)
+        for run_id, notes in alerts.per_run(sent, list(expected_runs)).items()
+    }
+    ctx.reports["alert_latency_seconds"] = latency
+    for run_id, seconds in latency.items():
+        print(f"  run {run_id}: one notification, {seconds}s after the run ended")
 
 
 def phase_postgres_restart(ctx: Context) -> None:
@@ -530,7 +602,10 @@ PHASES = [
     # Superset's checks need the published snapshot checked above.
     ("superset: queries during backfill, API, screenshots", phase_superset_checks),
     ("compute logs after removal", phase_compute_logs),
+    ("no notification from a clean fill and backfill", phase_no_alerts_from_a_clean_fill),
     ("run monitoring", phase_run_monitoring),
+    ("a run that fails", phase_forced_failure),
+    ("one notification per failed run", phase_one_alert_per_failure),
     ("postgres restart: API calls answer the first time", phase_postgres_restart),
     ("compose down with a run in flight, then up", phase_down_with_run_in_flight),
     ("no 'not selected' check results in run logs", phase_no_unselected_check_results),

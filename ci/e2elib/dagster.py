@@ -33,7 +33,7 @@ ASSET_STATUS_QUERY = """{ assetNodes { assetKey { path } isPartitioned
 INSTANCE_QUERY = """{ instance { runLauncher { name } runQueueConfig { maxConcurrentRuns }
   poolConfig { poolGranularity defaultPoolLimit }
   daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"""
-RUN_FIELDS = "runId status jobName tags { key value }"
+RUN_FIELDS = "runId status jobName endTime tags { key value }"
 RUNS_QUERY = f"""query($filter: RunsFilter) {{ runsOrError(filter: $filter, limit: 1000) {{
   __typename ... on Runs {{ results {{ {RUN_FIELDS} }} }} ... on PythonError {{ message }} }} }}"""
 BACKFILL_QUERY = f"""query($id: String!) {{ partitionBackfillOrError(backfillId: $id) {{ __typename
@@ -207,15 +207,15 @@ class Dagster(DagsterGraphQLClient):
         ticks = result["sensorState"]["ticks"]
         return ticks[0]["skipReason"] if ticks else None
 
-    def stop_instigators(self, location: Location) -> list[str]:
-        """Stops every running sensor and schedule; their names."""
+    def stop_instigators(self, location: Location, keep=frozenset()) -> list[str]:
+        """Stops every running sensor and schedule but those named in `keep`; their names."""
         stopped = []
         for mutation, states in (
             (STOP_SENSOR, location.sensors),
             (STOP_SCHEDULE, location.schedules),
         ):
             for name, state in states.items():
-                if state["status"] == "RUNNING":
+                if state["status"] == "RUNNING" and name not in keep:
                     self.query(mutation, {"id": state["id"]})
                     stopped.append(name)
         return stopped

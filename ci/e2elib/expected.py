@@ -32,7 +32,15 @@ JOBS = {
     "adhoc_request_job",
 }
 SCHEDULES = {"dbt_models_job_schedule"}
-SENSORS = {"tlc_site_sensor", "adhoc_request_sensor", "automation_sensor", "fill_progress_sensor"}
+SENSORS = {
+    "tlc_site_sensor",
+    "adhoc_request_sensor",
+    "automation_sensor",
+    "fill_progress_sensor",
+    "alert_sensor",
+}
+# Sends the notifications the check counts: it keeps running when the check pauses the others.
+ALERT_SENSOR = "alert_sensor"
 # Not materialized by the range fill: on request only (a JSON file in the requests folder), or
 # observed rather than materialized.
 NOT_FILLED = {"adhoc_request"} | OBSERVED_SOURCES

@@ -106,17 +106,26 @@ def run_containers(project: str) -> list[str]:
 
 
 class Stack:
-    def __init__(self, project: str, env_file: Path, environ: dict[str, str] | None = None):
-        self.project, self.env_file = project, env_file
+    def __init__(
+        self,
+        project: str,
+        env_file: Path,
+        environ: dict[str, str] | None = None,
+        extra_files: tuple[Path, ...] = (),
+    ):
+        self.project, self.env_file, self.extra_files = project, env_file, extra_files
         self.environ = environ if environ is not None else dict(os.environ)
 
     @classmethod
-    def create(cls, project: str, env_file: Path) -> Stack:
-        variables = compose_variables(COMPOSE_FILE.read_text())
-        return cls(project, env_file, sanitized_environ(dict(os.environ), variables))
+    def create(cls, project: str, env_file: Path, extra_files: tuple[Path, ...] = ()) -> Stack:
+        """`extra_files`: compose files layered on docker-compose.yml (e.g. ci/e2e-alerts.yml)."""
+        files = (COMPOSE_FILE, *extra_files)
+        variables = set().union(*(compose_variables(f.read_text()) for f in files))
+        return cls(project, env_file, sanitized_environ(dict(os.environ), variables), extra_files)
 
     def command(self) -> list[str]:
-        return ["compose", "-p", self.project, f"--env-file={self.env_file}", f"-f={COMPOSE_FILE}"]
+        files = [f"-f={path}" for path in (COMPOSE_FILE, *self.extra_files)]
+        return ["compose", "-p", self.project, f"--env-file={self.env_file}", *files]
 
     def compose(self, *args: str, timeout: float | None = 300, check: bool = True):
         """`docker compose` on this project; PhaseFailure with its output when it fails."""

@@ -296,3 +296,43 @@ def test_a_step_failing_inside_the_warehouse_connection_releases_the_file(tmp_pa
         text=True,
     )
     assert opened.returncode == 0, opened.stderr
+
+
+def _policies(defs: dg.Definitions) -> dict[str, str]:
+    graph = defs.resolve_asset_graph()
+    return {
+        key.to_user_string(): str(graph.get(key).freshness_policy.fail_window.to_timedelta())
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).freshness_policy
+    }
+
+
+def test_every_asset_a_user_reads_has_a_freshness_policy_from_how_the_data_arrives(defs):
+    from conftest import TEST_ENV
+
+    from taxi_pipeline.definitions import build_defs
+    from taxi_pipeline.settings import load_settings
+
+    # a closed range: no month can arrive, so only what the morning's build refreshes has one
+    assert _policies(defs) == {
+        "published_warehouse": "1 day, 2:00:00",
+        "location_metrics": "1 day, 2:00:00",
+        "airport_trips": "1 day, 2:00:00",
+    }
+    open_range = load_settings(
+        {**TEST_ENV, "TAXI_END_MONTH": "latest", "TAXI_SNAPSHOT_MAX_AGE": "30h"}
+    )
+    assert _policies(build_defs(open_range)) == {
+        "published_warehouse": "1 day, 6:00:00",
+        "location_metrics": "1 day, 6:00:00",
+        "airport_trips": "1 day, 6:00:00",
+        "daily_metrics": "45 days, 0:00:00",
+        "trips_by_week": "45 days, 0:00:00",
+    }
+
+
+def test_the_alert_sensor_runs_by_default_and_requests_nothing(repo):
+    sensor = repo.get_sensor_def("alert_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == 30
+    assert not sensor.targets

@@ -59,6 +59,13 @@ def _failed_checks(
     return failed, never_run
 
 
+def failing_blocking_tests(
+    instance: dg.DagsterInstance, dbt_assets: list[dg.AssetsDefinition]
+) -> list[str]:
+    """The dbt tests that hold publication now (named by a stale-snapshot alert)."""
+    return _failed_checks(instance, dbt_assets)[0]
+
+
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 

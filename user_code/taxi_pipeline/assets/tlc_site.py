@@ -14,14 +14,24 @@ range, and records an `AssetObservation` whose data version changes exactly when
   depends on it is rebuilt.
 
 An observation is recorded only when the version differs from the last one recorded, so a site
-that does not change adds nothing to the event log. The observe functions below do the same
-work as the sensor when someone clicks "Observe" in the UI.
+that does not change adds nothing to the event log.
+
+A site that cannot be observed skips the tick with the reason (a CDN's brief outage is common and
+harmless: the sensor asks again on its next tick). Once it has been unobservable for longer than
+TAXI_ALERT_SOURCE_DOWN_AFTER, the tick fails instead: the sensor turns red in the UI and
+`alert_sensor` notifies, once, and again when the site answers.
+
+The observe functions below do the same work as the sensor when someone clicks "Observe" in the
+UI.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 from dagster._core.definitions.data_version import DATA_VERSION_TAG, extract_data_version_from_entry
@@ -35,6 +45,10 @@ GROUP = "tlc_site"
 # The TLC publishes monthly, about two months late: every 15 minutes notices a new or corrected
 # file soon enough, and costs one HEAD request per month of the range.
 OBSERVE_INTERVAL_SECONDS = 15 * 60
+
+
+class SourceUnobservable(Exception):
+    """The TLC's site has not been observable for longer than TAXI_ALERT_SOURCE_DOWN_AFTER."""
 
 
 @dataclass
@@ -101,10 +115,17 @@ def _summary(state: SiteState, months: int, changed: list[str | None]) -> str:
     return "; ".join(parts) + "."
 
 
+def _unobservable_for(since: float, now: float) -> str:
+    minutes = int((now - since) // 60)
+    start = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{minutes // 60}h{minutes % 60:02d}m (since {start})"
+
+
 def build_tlc_site(
-    monthly: dg.MonthlyPartitionsDefinition,
+    monthly: dg.MonthlyPartitionsDefinition, down_after: timedelta
 ) -> tuple[dg.SourceAsset, dg.SourceAsset, dg.SensorDefinition]:
-    """The two observable source assets over the month range, and their sensor."""
+    """The two observable source assets over the month range, and their sensor, whose tick fails
+    once the site has been unobservable for longer than `down_after`."""
 
     @dg.observable_source_asset(
         key=TRIP_FILES,
@@ -146,8 +167,21 @@ def build_tlc_site(
         "automation then loads exactly that file. The tick names the months still waiting.",
     )
     def tlc_site_sensor(context: dg.SensorEvaluationContext, taxi_data: TaxiDataSource):
+        """Cursor: since when the site has been unobservable (absent while it answers)."""
         partition_keys = monthly.get_partition_keys()
         state = look_at_site(taxi_data, partition_keys)
+        now = time.time()
+        cursor = {}
+        if state.errors:
+            since = json.loads(context.cursor or "{}").get("unobservable_since", now)
+            if now - since > down_after.total_seconds():
+                # A failed tick keeps the previous cursor, which holds `since` already.
+                raise SourceUnobservable(
+                    f"The TLC's site has not been observable for {_unobservable_for(since, now)}, "
+                    f"longer than TAXI_ALERT_SOURCE_DOWN_AFTER ({down_after}): "
+                    + " | ".join(state.errors)
+                )
+            cursor["unobservable_since"] = since
         events, changed = [], []
         for partition, file in state.published.items():
             key = ZONE_LOOKUP if partition is None else TRIP_FILES
@@ -159,6 +193,6 @@ def build_tlc_site(
             context.log.warning(summary)
         else:
             context.log.info(summary)
-        return dg.SensorResult(asset_events=events, skip_reason=summary)
+        return dg.SensorResult(asset_events=events, skip_reason=summary, cursor=json.dumps(cursor))
 
     return yellow_tripdata, taxi_zone_lookup, tlc_site_sensor
