@@ -158,11 +158,17 @@ def test_a_failed_run_notifies_once_in_each_channel_with_what_why_and_links(stac
 
 def test_a_repeated_failure_counts_and_a_recovery_is_told_once(stack: Stack):
     first = time.time()
+    # as the automation's daily retry of a broken month launches it (its run tags)
+    automation = {
+        "dagster/from_automation_condition": "true",
+        "dagster/sensor_name": "automation_sensor",
+    }
     for _ in range(2):
-        assert not stack.run("taxi_trips", partition="2023-01-01").success
+        assert not stack.run("taxi_trips", partition="2023-01-01", tags=automation).success
         stack.tick()
     texts, mails = stack.new()
     assert len(texts) == len(mails) == 2
+    assert "Launched by the automation (automation_sensor)." in texts[0]
     assert "first failure of taxi_trips 2023-01-01" in texts[0]
     since = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(first))
     assert f"2nd failure of taxi_trips 2023-01-01 since {since[:-6]}" in texts[1]

@@ -25,6 +25,7 @@ RANGE_START_TAG, RANGE_END_TAG = (
 )
 BACKFILL_TAG = "dagster/backfill"
 SENSOR_TAG, SCHEDULE_TAG = "dagster/sensor_name", "dagster/schedule_name"
+AUTOMATION_TAG = "dagster/from_automation_condition"
 _E = dg.DagsterEventType
 _READ = {
     _E.STEP_FAILURE,
@@ -91,6 +92,8 @@ def launched_by(run: dg.DagsterRun) -> str:
     tags = run.tags
     if BACKFILL_TAG in tags:
         return f"backfill {tags[BACKFILL_TAG]}"
+    if tags.get(AUTOMATION_TAG) == "true":
+        return f"the automation ({tags.get(SENSOR_TAG, 'automation_sensor')})"
     if SENSOR_TAG in tags:
         return f"sensor {tags[SENSOR_TAG]}"
     if SCHEDULE_TAG in tags:
@@ -99,9 +102,11 @@ def launched_by(run: dg.DagsterRun) -> str:
 
 
 def read_outcome(instance: dg.DagsterInstance, run: dg.DagsterRun, asset_graph) -> RunOutcome:
+    # upstream first: the first target is where a reader starts looking
+    order = {key: i for i, key in enumerate(asset_graph.toposorted_asset_keys)}
     targets = [
         target(key.to_user_string(), partition)
-        for key in sorted(run.asset_selection or (), key=lambda k: k.to_user_string())
+        for key in sorted(run.asset_selection or (), key=lambda k: order.get(k, len(order)))
         for partition in run_partitions(run, asset_graph, key)
     ] or [target(run.job_name, run.tags.get(PARTITION_TAG))]
     materialized, failed_checks, errors = [], [], []

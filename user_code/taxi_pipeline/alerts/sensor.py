@@ -47,6 +47,7 @@ INTERVAL_SECONDS = 30
 SNAPSHOT = dg.AssetKey("published_warehouse")
 # Bounds of one tick and of the cursor (which Dagster stores on every tick).
 RUN_EVENTS_PER_TICK = 200
+TICKS_PER_TICK = 100  # of each sensor or schedule (the busiest ticks every 15 s)
 FAILING_MAX = 5000  # partitions remembered as failing
 HELD_RUNS_MAX = 500  # failed runs of one backfill held for its message
 OUTBOX_MAX = 50  # undelivered notifications kept for retry
@@ -186,7 +187,10 @@ def tick_notifications(context, state: AlertState, links: messages.Links, now: f
         # first sight: every tick since the alerts started
         memory = state.ticks.setdefault(name, {"seen": state.started, "count": 0})
         ticks = context.instance.get_ticks(
-            instigator.instigator_origin_id, instigator.selector_id, after=memory["seen"]
+            instigator.instigator_origin_id,
+            instigator.selector_id,
+            after=memory["seen"],
+            limit=TICKS_PER_TICK,
         )
         for tick in sorted(ticks, key=lambda tick: tick.timestamp):
             if tick.status.value == "STARTED":  # still evaluating: its outcome comes later
