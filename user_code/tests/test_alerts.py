@@ -428,3 +428,19 @@ def test_the_instance_apis_the_alerts_read_still_exist():
             is None
         )
     assert {s.value for s in TickStatus} >= {"STARTED", "SKIPPED", "SUCCESS", "FAILURE"}
+
+
+def test_what_a_message_quotes_is_bounded():
+    from taxi_pipeline.alerts.notification import Notification, first_lines
+
+    error = "\n".join(f"line {i} " + "x" * 300 for i in range(100))
+    assert first_lines(error).count("\n") <= 3 and len(first_lines(error)) == 600
+    burst = Notification(
+        kind="failure",
+        title="Run failed: " + ", ".join(f"asset_{i}" for i in range(100)),
+        items=tuple((f"run {i}", None) for i in range(40)),
+    )
+    assert len(burst.title) == 150 and burst.title.endswith("…")
+    text = burst.webhook_payload()["text"]
+    assert "• run 14" in text and "• run 15" not in text and "… and 25 more" in text
+    assert "... and 25 more" in burst.email("a@example.com", ("b@example.com",)).get_content()

@@ -12,8 +12,9 @@ import ssl
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import HTTPError
 
-from taxi_pipeline.alerts.notification import Notification
+from taxi_pipeline.alerts.notification import Notification, bounded
 from taxi_pipeline.settings import AlertSettings, SmtpSettings
 
 # Seconds for one delivery attempt (connect, then each read): a sensor tick has about a minute,
@@ -46,16 +47,24 @@ def send_webhook(url: str, payload: dict) -> str | None:
     fix = "check TAXI_ALERT_WEBHOOK_URL and that the chat server is reachable from the stack"
     try:
         # No redirects: the body carries the alert, and a webhook that moved is misconfigured.
-        answer = requests.post(url, json=payload, timeout=TIMEOUT, allow_redirects=False)
+        # Streamed: of the answer only its first ANSWER_CHARS bytes are ever read.
+        answer = requests.post(
+            url, json=payload, timeout=TIMEOUT, allow_redirects=False, stream=True
+        )
     except requests.Timeout:
         return f"the webhook did not answer within {TIMEOUT} s. Fix: {fix}."
     except requests.ConnectionError as error:
         return f"could not connect to the webhook ({_redacted(error, url)}). Fix: {fix}."
     except requests.RequestException as error:
         return f"the webhook request failed ({_redacted(error, url)}). Fix: {fix}."
-    if 200 <= answer.status_code < 300:
-        return None
-    said = answer.text[:ANSWER_CHARS].strip()
+    with answer:
+        if 200 <= answer.status_code < 300:
+            return None
+        try:
+            said = answer.raw.read(ANSWER_CHARS, decode_content=True).decode(errors="replace")
+        except (OSError, HTTPError):  # the answer's body broke off: its status says enough
+            said = ""
+        said = said.strip()
     hint = {
         403: "the webhook refused the token (revoked, or the wrong URL)",
         404: "no webhook at that URL (deleted, or a typo)",
@@ -133,4 +142,4 @@ def _reason(error: BaseException, secret: str | None = None) -> str:
     text = str(error).strip() or type(error).__name__
     if secret:
         text = text.replace(secret, "/…")
-    return text if len(text) <= ANSWER_CHARS else text[: ANSWER_CHARS - 1] + "…"
+    return bounded(text, ANSWER_CHARS)

@@ -14,14 +14,20 @@ from email.message import EmailMessage
 ICONS = {"failure": ":red_circle:", "recovered": ":large_green_circle:", "stale": ":warning:"}
 # Chat messages and mails stay readable: a burst lists this many items, then counts the rest.
 MAX_ITEMS = 15
-# Bounds of what an error may add to a message (its first lines, never a whole traceback).
+# Bounds of what an error may add to a message (its first lines, never a whole traceback), and of
+# a title (a run of many assets names them all).
 ERROR_LINES, ERROR_CHARS = 4, 600
+TITLE_CHARS = 150
 
 
 @dataclass(frozen=True)
 class Link:
     label: str
     url: str
+
+
+def bounded(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,9 @@ class Notification:
     links: tuple[Link, ...] = ()
     # items of a burst (one per run or partition), each with its own link
     items: tuple[tuple[str, str | None], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "title", bounded(self.title, TITLE_CHARS))
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -90,5 +99,4 @@ def _slack_escape(text: str) -> str:
 def first_lines(text: str, lines: int = ERROR_LINES, chars: int = ERROR_CHARS) -> str:
     """The first non-empty lines of an error, bounded: what a notification quotes of it."""
     kept = [line.rstrip() for line in text.strip().splitlines() if line.strip()][:lines]
-    excerpt = "\n".join(kept)
-    return excerpt if len(excerpt) <= chars else excerpt[: chars - 1] + "…"
+    return bounded("\n".join(kept), chars)
