@@ -45,18 +45,21 @@ def dbt_executable() -> str:
     return shutil.which("dbt") or (str(beside) if beside.exists() else "dbt")
 
 
-def _dbt_project(settings: Settings) -> DbtProject:
-    """The project as deployed: packaged beside the package, parsed with the deployment's vars."""
+def _dbt_project(settings: Settings, project_dir: Path = ANALYTICS_DIR) -> DbtProject:
+    """The project as deployed: packaged beside the package, parsed with the deployment's vars.
+
+    `project_dir` is a seam for tests that change a copy of the project; the image's packaged
+    copy stands in for analytics/ only, never for such a copy."""
     return DbtProject(
-        project_dir=ANALYTICS_DIR,
-        packaged_project_dir=PACKAGED_DIR,
+        project_dir=project_dir,
+        packaged_project_dir=PACKAGED_DIR if project_dir == ANALYTICS_DIR else None,
         prepare_project_cli_args=["parse", "--quiet", *dbt_vars(settings.duckdb_database)],
     )
 
 
-def build_dbt_project(settings: Settings) -> DbtProject:
+def build_dbt_project(settings: Settings, project_dir: Path = ANALYTICS_DIR) -> DbtProject:
     """The project, parsed first when running under `dagster dev` (a no-op in deployments)."""
-    project = _dbt_project(settings)
+    project = _dbt_project(settings, project_dir)
     project.prepare_if_dev()
     return project
 
