@@ -124,6 +124,8 @@ def sql_floor(database: str, run_results: str, manifest: str) -> dict:
     statements = []
     for result in results:
         node = nodes[result["unique_id"]]
+        if node["resource_type"] == "operation":
+            continue  # the project's on-run-start hook: no statement without --defer
         code = result["compiled_code"]
         relation = f'main."{node["alias"]}"'
         kind = node["config"]["materialized"]

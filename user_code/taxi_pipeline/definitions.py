@@ -4,6 +4,8 @@ Nothing is read at import: Dagster calls `defs()` when it loads the code locatio
 the settings once and builds everything from them.
 """
 
+from pathlib import Path
+
 import dagster as dg
 
 from taxi_pipeline import jobs, progress, schedules, sensors
@@ -16,14 +18,16 @@ from taxi_pipeline.assets.requests import build_request_asset
 from taxi_pipeline.assets.tlc_site import build_tlc_site
 from taxi_pipeline.freshness import with_freshness_policies
 from taxi_pipeline.partitions import build_partitions
-from taxi_pipeline.project import build_dbt_project
+from taxi_pipeline.project import ANALYTICS_DIR, build_dbt_project
 from taxi_pipeline.resources import build_resources
 from taxi_pipeline.settings import Settings, load_settings
 
 
-def build_defs(settings: Settings) -> dg.Definitions:
+def build_defs(settings: Settings, dbt_project_dir: Path = ANALYTICS_DIR) -> dg.Definitions:
+    """Everything, from the settings; `dbt_project_dir` lets tests use a changed copy of the dbt
+    project."""
     partitions = build_partitions(settings)
-    project = build_dbt_project(settings)
+    project = build_dbt_project(settings, dbt_project_dir)
     dbt_assets = build_dbt_assets(project, partitions.daily)
     dbt_analytics, dbt_daily_metrics = dbt_assets
     all_jobs = jobs.build_jobs(dbt_analytics, dbt_daily_metrics)

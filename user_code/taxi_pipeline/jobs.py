@@ -12,7 +12,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster_dbt import build_dbt_asset_selection
 
-from taxi_pipeline.assets.dbt import DAILY_MODELS
+from taxi_pipeline.assets.dbt import DAILY_JOB, DAILY_MODELS
 
 # Not partitioned: the sensor for request files can name it at import.
 adhoc_request_job = dg.define_asset_job(
@@ -35,7 +35,7 @@ def build_jobs(
             description="Monthly: fetch and load a month of trips, and refresh the zones.",
         ),
         dg.define_asset_job(
-            name="daily_metrics_job",
+            name=DAILY_JOB,
             selection=build_dbt_asset_selection([dbt_daily_metrics], DAILY_MODELS),
             description="Daily: rebuild a day of the incremental `daily_metrics` model.",
         ),

@@ -13,10 +13,13 @@ same file without anything written to the process environment.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import sys
+from collections.abc import Collection, Mapping
 from pathlib import Path
+from typing import Any
 
 from dagster_dbt import DbtCliResource, DbtProject
 
@@ -45,20 +48,61 @@ def dbt_executable() -> str:
     return shutil.which("dbt") or (str(beside) if beside.exists() else "dbt")
 
 
-def _dbt_project(settings: Settings) -> DbtProject:
-    """The project as deployed: packaged beside the package, parsed with the deployment's vars."""
+def _dbt_project(settings: Settings, project_dir: Path = ANALYTICS_DIR) -> DbtProject:
+    """The project as deployed: packaged beside the package, parsed with the deployment's vars.
+
+    `project_dir` is a seam for tests that change a copy of the project; the image's packaged
+    copy stands in for analytics/ only, never for such a copy."""
     return DbtProject(
-        project_dir=ANALYTICS_DIR,
-        packaged_project_dir=PACKAGED_DIR,
+        project_dir=project_dir,
+        packaged_project_dir=PACKAGED_DIR if project_dir == ANALYTICS_DIR else None,
         prepare_project_cli_args=["parse", "--quiet", *dbt_vars(settings.duckdb_database)],
     )
 
 
-def build_dbt_project(settings: Settings) -> DbtProject:
+def build_dbt_project(settings: Settings, project_dir: Path = ANALYTICS_DIR) -> DbtProject:
     """The project, parsed first when running under `dagster dev` (a no-op in deployments)."""
-    project = _dbt_project(settings)
+    project = _dbt_project(settings, project_dir)
     project.prepare_if_dev()
     return project
+
+
+# dbt's deferral state of the published snapshot (analytics/macros/published_state.sql attaches
+# PUBLISHED_FILE_NAME in the state folder as the database PUBLISHED_ALIAS; keep the names alike).
+PUBLISHED_ALIAS = "published"
+PUBLISHED_FILE_NAME = "published.duckdb"
+
+
+def write_published_state(
+    manifest: Mapping[str, Any], snapshot: Path, tables: Collection[str], state_dir: Path
+) -> list[str]:
+    """Write `state_dir` as dbt's deferral state of the published snapshot; return the models
+    deferred to it.
+
+    dbt's `--defer --defer-state <dir>` resolves a ref to a model the command does not build, and
+    that is missing from the warehouse, to the relation <dir>/manifest.json names for it. The
+    deployment's own manifest names the warehouse's relations ("taxi"."main"."daily_metrics"): the
+    snapshot holds the same tables, in a file of its own, named after the warehouse too. So the
+    state is that manifest with every model the snapshot holds moved to the database
+    PUBLISHED_ALIAS, and the snapshot linked beside it, where the on-run-start hook attaches it
+    read-only under that name. Models the snapshot lacks (the staging views) keep their
+    warehouse relation: deferring to it changes nothing for them.
+    """
+    state = copy.deepcopy(manifest)
+    deferred = []
+    for node in state["nodes"].values():
+        if (
+            node["resource_type"] == "model"
+            and node["schema"] == "main"
+            and node["alias"] in tables
+        ):
+            node["database"] = PUBLISHED_ALIAS
+            node["relation_name"] = f'"{PUBLISHED_ALIAS}"."main"."{node["alias"]}"'
+            deferred.append(node["name"])
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / "manifest.json").write_text(json.dumps(state))
+    (state_dir / PUBLISHED_FILE_NAME).symlink_to(snapshot.resolve())
+    return sorted(deferred)
 
 
 def package_for_image(settings: Settings, state_dir: Path) -> None:

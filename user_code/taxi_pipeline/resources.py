@@ -145,6 +145,12 @@ class TaxiDbtCliResource(DbtCliResource):
     def cli(self, args: Sequence[str], **kwargs):
         return super().cli([*args, *dbt_vars(Path(self.warehouse_path))], **kwargs)
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        super().setup_for_execution(context)
+        # dbt-duckdb creates the warehouse file but not its folder: a dbt step that runs first
+        # on a fresh data folder (`defer: true` in a new `dg dev`, before anything is loaded).
+        Path(self.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
+
     @cached_property
     def _cli_version(self):  # overrides a private member of DbtCliResource (dagster-dbt 0.29)
         from packaging import version

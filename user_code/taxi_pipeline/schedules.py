@@ -14,6 +14,8 @@ from __future__ import annotations
 import dagster as dg
 from dagster_dbt import build_schedule_from_dbt_selection
 
+from taxi_pipeline.assets.dbt import MODELS_JOB
+
 
 def build_schedules(dbt_analytics: dg.AssetsDefinition) -> list[dg.ScheduleDefinition]:
     return [
@@ -21,7 +23,7 @@ def build_schedules(dbt_analytics: dg.AssetsDefinition) -> list[dg.ScheduleDefin
         # morning: nothing in them depends on which months are published.
         build_schedule_from_dbt_selection(
             [dbt_analytics],
-            job_name="dbt_models_job",
+            job_name=MODELS_JOB,
             cron_schedule="0 5 * * *",
             dbt_select="fqn:*",
             default_status=dg.DefaultScheduleStatus.RUNNING,

@@ -70,15 +70,25 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def write_snapshot(conn: duckdb.DuckDBPyConnection, target: Path, run_id: str) -> dict[str, int]:
-    """Copy every table of the warehouse's `main` schema (the dbt marts) into a new file."""
-    tables = [
+def _main_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    return [
         row[0]
         for row in conn.execute(
             "select table_name from information_schema.tables "
             "where table_schema = 'main' and table_type = 'BASE TABLE' order by table_name"
         ).fetchall()
     ]
+
+
+def published_tables(path: Path) -> list[str]:
+    """The marts the served snapshot holds (what dbt can defer to: assets/dbt.py)."""
+    with duckdb.connect(str(path), read_only=True) as snapshot:
+        return [table for table in _main_tables(snapshot) if table != INFO_TABLE]
+
+
+def write_snapshot(conn: duckdb.DuckDBPyConnection, target: Path, run_id: str) -> dict[str, int]:
+    """Copy every table of the warehouse's `main` schema (the dbt marts) into a new file."""
+    tables = _main_tables(conn)
     counts: dict[str, int] = {}
     conn.execute(f"attach '{str(target).replace(chr(39), chr(39) * 2)}' as snapshot")
     try:
