@@ -442,6 +442,15 @@ def phase_no_alerts_from_a_clean_fill(ctx: Context) -> None:
 
 def phase_forced_failure(ctx: Context) -> None:
     """A run that fails in its step (a request for a borough that does not exist)."""
+    # alert_sensor sends the failures of one tick (30 s) as one message: the killed run's own
+    # notification first, so that each failure gets its own, as the next phase checks
+    earlier = list(ctx.failed_runs)
+    stack.wait_until(
+        lambda: all(alerts.per_run(alerts.received(ctx.stack), earlier).values()),
+        ALERT_TIMEOUT,
+        "the notification of the run failed before",
+        ["user_code"],
+    )
     config = {
         "filename": "e2e-atlantis.json",
         "borough": "Atlantis",
